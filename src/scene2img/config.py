@@ -1,0 +1,241 @@
+"""Typed parameters, loaded from `params.yaml` plus overrides.
+
+`params.yaml` is the one configuration: DVC tracks it as params, the CLI and the KFP pipeline
+read their defaults from it. Each stage has its own section and its own dataclass here; a value is
+defined once (in `params.yaml`), and the dataclass only gives its type. Unknown keys and wrongly
+typed values are errors that name the key.
+
+Overrides are `dotted.key=value` strings (YAML values), applied in order after an optional
+experiment file (`configs/experiments/NAME.yaml`, a small override of the defaults).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scene2img.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
+EXPERIMENTS_DIR = PROJECT_ROOT / "configs" / "experiments"
+
+
+# --------------------------------------------------------------------------------------------
+# preprocess
+
+
+@dataclass
+class VGParams:
+    """Visual Genome 1.4 filtering (sg2im defaults)."""
+
+    min_image_side: int
+    min_object_instances: int
+    min_attribute_instances: int
+    min_relationship_instances: int
+    min_object_size: int  # pixels, on both box sides
+    min_objects_per_image: int
+    max_objects_per_image: int
+    max_attributes_per_image: int
+    min_relationships_per_image: int
+    max_relationships_per_image: int
+    split_file: str | None  # {"train": [...], "val": [...], "test": [...]}; None: seeded split
+    split_fractions: list[float]  # train, val, test for the seeded split
+
+
+@dataclass
+class CocoStuffParams:
+    """COCO-Stuff 2017 filtering (sg2im / LostGAN defaults)."""
+
+    form: str  # "json" (instances_/stuff_ annotations) or "labelmap" (stuffthingmaps)
+    min_object_size: float  # fraction of the image area
+    min_objects_per_image: int
+    max_objects_per_image: int
+    include_other: bool  # COCO-Stuff class 183 "other"
+    drop_crowd: bool
+    val_size: int  # images held out of train2017 as the val split (val2017 is test)
+    split_lists: dict[str, str] | None  # optional {split: file of image ids}
+
+
+@dataclass
+class ADE20KParams:
+    """ADE20K SceneParsing: objects are connected regions of a class."""
+
+    min_region_area: int  # pixels, at the original resolution
+    background_classes: list[str]  # "stuff": dropped when salient_only
+    salient_only: bool  # BachGAN-style foreground-object layouts
+    min_objects_per_image: int
+    max_objects_per_image: int
+    val_size: int  # images held out of training as val (validation is test)
+
+
+@dataclass
+class PreprocessParams:
+    source: str  # vg | coco-stuff | ade20k
+    image_size: int  # 64, 128 or 256
+    mask_size: int  # M: masks cropped to the box and resized to M x M
+    image_quality: int  # JPEG quality of the stored, resized image
+    records_per_shard: int
+    workers: int  # 0: all cores
+    strict: bool  # a missing or corrupt image fails the stage instead of being skipped
+    seed: int
+    vg: VGParams
+    coco_stuff: CocoStuffParams
+    ade20k: ADE20KParams
+
+
+@dataclass
+class ToyworldParams:
+    images: int
+    width: int
+    height: int
+    val_fraction: float
+    test_fraction: float
+    seed: int
+
+
+@dataclass
+class DataParams:
+    """How training and evaluation read a processed dataset."""
+
+    max_objects: int  # pad objects to this count (including the __image__ object)
+    batch_size: int
+    num_workers: int
+    flip: bool  # random horizontal flip in training
+
+
+@dataclass
+class Params:
+    toyworld: ToyworldParams
+    preprocess: PreprocessParams
+    data: DataParams
+    extra: dict[str, Any] = field(default_factory=dict)  # sections not typed yet, kept verbatim
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out.update(out.pop("extra"))
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def load_params(
+    path: str | Path | None = None,  # params.yaml; default: the project's
+    overrides: list[str] | tuple[str, ...] = (),  # "dotted.key=yaml-value"
+    experiment: str | None = None,  # configs/experiments/<name>.yaml merged first
+) -> Params:
+    """Load `params.yaml`, merge an experiment and overrides, and check every value's type."""
+    path = Path(path) if path else DEFAULT_PARAMS
+    raw = _read_yaml(path)
+    if experiment:
+        exp_path = Path(experiment)
+        if not exp_path.suffix:
+            exp_path = EXPERIMENTS_DIR / f"{experiment}.yaml"
+        if not exp_path.exists():
+            known = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+            raise ConfigError(f"experiment {experiment!r} not found ({exp_path}); known: {known}")
+        raw = _merge(raw, _read_yaml(exp_path), where=str(exp_path))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not of the form dotted.key=value")
+        raw = _merge(raw, _nest(key.strip().split("."), yaml.safe_load(value)), where=item)
+    return params_from_dict(raw, where=str(path))
+
+
+def params_from_dict(raw: dict[str, Any], where: str = "params") -> Params:
+    typed = {f.name for f in dataclasses.fields(Params)} - {"extra"}
+    extra = {k: v for k, v in raw.items() if k not in typed}
+    params = _build(Params, {k: v for k, v in raw.items() if k in typed}, where, prefix="")
+    params.extra = extra
+    return params
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameters file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def _nest(keys: list[str], value: Any) -> dict[str, Any]:
+    for key in reversed(keys):
+        value = {key: value}
+    return value
+
+
+def _merge(base: dict[str, Any], new: dict[str, Any], where: str) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, where)
+        else:
+            out[key] = value
+    return out
+
+
+def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {prefix or 'top level'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        names = ", ".join(prefix + k for k in unknown)
+        raise ConfigError(f"{where}: unknown parameter(s) {names}; known: {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        key = prefix + name
+        if name not in raw:
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
+            raise ConfigError(f"{where}: missing parameter {key}")
+        kwargs[name] = _coerce(hints[name], raw[name], where, key)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, prefix=key + ".")
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {key} must be a list, got {value!r}")
+        return [_coerce(args[0], v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {key} must be a mapping, got {value!r}")
+        return {k: _coerce(args[1], v, where, f"{key}.{k}") for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} must be an integer, got {value!r}")
+    if not isinstance(value, tp):
+        raise ConfigError(f"{where}: {key} must be {tp.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,60 @@
+"""The common raw scene record that every source reader yields.
+
+Readers (`data/sources/`) turn a dataset as it ships into `RawScene`s: names are already
+normalised (lowercased, stripped, aliased) but not yet mapped to a vocabulary, and boxes are in
+pixels of the original image. Filtering, vocabulary building, mask resizing, relation synthesis
+and encoding happen later, in `data/filters.py`, `data/vocab.py`, `data/relations.py` and
+`data/shards.py`, the same for every source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RawObject:
+    """One object instance as the source describes it.
+
+    `box` is `(x0, y0, w, h)` in pixels of the original image (floats; may lie partly
+    outside the image: the pipeline clips it, and drops degenerate boxes).
+
+    A mask is given in one of two forms (or not at all, e.g. Visual Genome):
+    - `mask`: a boolean array in *box coordinates* (the mask cropped to the box, any size), for
+      sources whose masks come from label maps;
+    - `segmentation`: COCO polygon list or RLE dict in image coordinates, decoded lazily.
+    """
+
+    name: str
+    box: tuple[float, float, float, float]
+    attributes: list[str] = field(default_factory=list)
+    mask: np.ndarray | None = None
+    segmentation: Any = None
+    source_id: int | str | None = None  # id in the source (VG object_id, COCO annotation id)
+    iscrowd: bool = False
+
+
+@dataclass
+class RawRelationship:
+    """`subject` and `object` are positions in `RawScene.objects`."""
+
+    subject: int
+    predicate: str
+    object: int
+
+
+@dataclass
+class RawScene:
+    """One image with its objects and (for Visual Genome) its relationships."""
+
+    image_id: str
+    image_path: Path
+    width: int
+    height: int
+    objects: list[RawObject] = field(default_factory=list)
+    relationships: list[RawRelationship] = field(default_factory=list)
+    split: str | None = None  # the split the source assigns ("train", "test"), else None

@@ -1,0 +1,1 @@
+"""One reader per raw format; each yields `scene2img.data.records.RawScene`s."""
