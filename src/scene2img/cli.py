@@ -1,0 +1,124 @@
+"""The `scene2img` command line: translates options into stage-function arguments.
+
+No stage logic lives here. Errors from `scene2img.errors` become one line on stderr and exit
+code 2; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from scene2img.config import Params, load_params
+from scene2img.errors import Scene2ImgError
+
+log = logging.getLogger("scene2img")
+
+
+def _add_params_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", type=Path, default=None, help="params.yaml (default: the project's)")
+    p.add_argument("--experiment", "-e", default=None,
+                   help="configs/experiments/NAME.yaml merged over params.yaml (e.g. toyworld)")
+    p.add_argument("--set", "-S", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="override a parameter, e.g. -S preprocess.image_size=64")
+
+
+def _params(args: argparse.Namespace, extra: list[str] = ()) -> Params:
+    return load_params(args.params, [*args.overrides, *extra], args.experiment)
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_toyworld(args: argparse.Namespace) -> None:
+    from scene2img.data.toyworld import generate_toyworld
+
+    extra = [f"toyworld.images={args.images}"] if args.images is not None else []
+    params = _params(args, extra)
+    counts = generate_toyworld(args.format, args.out, params.toyworld)
+    print(f"toy world ({args.format}) written to {args.out}: {counts}")
+
+
+def cmd_preprocess(args: argparse.Namespace) -> None:
+    from scene2img.data.summary import format_summary
+    from scene2img.stages.preprocess import preprocess
+
+    extra = []
+    if args.source:
+        extra.append(f"preprocess.source={args.source}")
+    if args.strict:
+        extra.append("preprocess.strict=true")
+    if args.workers is not None:
+        extra.append(f"preprocess.workers={args.workers}")
+    params = _params(args, extra)
+    result = preprocess(args.raw, args.out, params.preprocess, progress=not args.quiet)
+    print(format_summary(result))
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    from scene2img.data.summary import write_stats
+
+    png, html = write_stats(args.dataset, args.out)
+    print(f"wrote {png} and {html}")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scene2img", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("preprocess", help="raw dataset -> processed shards, vocab, manifest")
+    p.add_argument("--source", choices=["vg", "coco-stuff", "ade20k"], default=None,
+                   help="raw format (default: preprocess.source)")
+    p.add_argument("--raw", type=Path, required=True, help="the raw dataset folder")
+    p.add_argument("--out", type=Path, required=True, help="the processed dataset folder")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on a missing or corrupt image instead of skipping it")
+    p.add_argument("--workers", type=int, default=None, help="processes (0: one per core)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_preprocess)
+
+    data = sub.add_parser("data", help="toy world and dataset statistics")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    p = dsub.add_parser("toyworld", help="write a synthetic dataset in a raw format")
+    p.add_argument("--format", choices=["vg", "coco-stuff", "ade20k"], required=True)
+    p.add_argument("--images", type=int, default=None, help="default: toyworld.images")
+    p.add_argument("--out", type=Path, required=True)
+    _add_params_options(p)
+    p.set_defaults(func=cmd_toyworld)
+    p = dsub.add_parser("stats", help="PNG and HTML summary of a processed dataset")
+    p.add_argument("dataset", help="processed dataset folder or URL")
+    p.add_argument("--out", type=Path, default=None, help="folder (default: DATASET/stats)")
+    p.set_defaults(func=cmd_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except Scene2ImgError as exc:
+        if args.debug:
+            raise
+        print(f"scene2img: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("scene2img: interrupted; nothing was left half-written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

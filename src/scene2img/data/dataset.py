@@ -1,0 +1,188 @@
+"""Reading a processed dataset for training: a torch `Dataset` and a Lightning `DataModule`.
+
+Records are read lazily with random access (local path or fsspec URL such as `s3://...`), and
+padded to a fixed number of objects so batches stack. An item is a dict of tensors:
+
+    image       [3, S, S]  float in [-1, 1]
+    objects     [O]        long class indices (padding: 0), __image__ last among the valid ones
+    boxes       [O, 4]     float normalised (x, y, w, h)
+    masks       [O, M, M]  float {0, 1} in box coordinates (zeros where the source has none)
+    attributes  [O, A]     float multi-hot
+    obj_valid   [O]        bool
+    triples     [T, 3]     long (subject, predicate, object); padding: 0 with triple_valid False
+    triple_valid [T]       bool
+    has_masks   []         bool
+    index       []         long, position in the split
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from scene2img.config import DataParams
+from scene2img.data.relations import FLIP_PREDICATES
+from scene2img.data.shards import ProcessedRecord, ShardReader
+from scene2img.data.vocab import Vocab
+from scene2img.errors import DataError, SceneGraphError
+
+
+def load_vocab(dataset_url: str | Path) -> Vocab:
+    """`vocab.json` of a processed dataset, from a local folder or an fsspec URL."""
+    url = f"{str(dataset_url).rstrip('/')}/vocab.json"
+    try:
+        with fsspec.open(url, "rb") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{url}: not found; is this a processed dataset folder?") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{url}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    return Vocab.from_json(data, where=url)
+
+
+def check_graph(
+    objects: np.ndarray, triples: np.ndarray, vocab: Vocab, max_objects: int, where: str
+) -> None:
+    """The scene-graph checks shared by training data and inference requests."""
+    n = len(objects)
+    if n == 0:
+        raise SceneGraphError(f"{where}: the scene graph has no objects")
+    if n > max_objects:
+        raise SceneGraphError(
+            f"{where}: {n} objects (with __image__) but the model takes at most {max_objects}; "
+            "raise data.max_objects or remove objects"
+        )
+    bad = [int(o) for o in objects if not 0 <= o < vocab.num_objects
+           or vocab.object_idx_to_name[o] is None]
+    if bad:
+        raise SceneGraphError(f"{where}: unknown object class index {bad[0]} "
+                              f"(vocabulary has {vocab.num_objects} classes)")
+    if len(triples):
+        if triples[:, 1].min() < 0 or triples[:, 1].max() >= vocab.num_predicates:
+            raise SceneGraphError(f"{where}: unknown predicate index in {triples.tolist()}")
+        ends = triples[:, [0, 2]]
+        if ends.min() < 0 or ends.max() >= n:
+            raise SceneGraphError(
+                f"{where}: a relationship points at object {int(ends.max())} but the graph has "
+                f"only {n} objects (positions 0..{n - 1})"
+            )
+
+
+class SceneGraphDataset(Dataset):
+    """One split of a processed dataset, padded to `max_objects` objects."""
+
+    def __init__(
+        self,
+        dataset_url: str | Path,  # processed dataset folder or URL
+        split: str,  # train | val | test
+        max_objects: int,  # pad to this many objects (__image__ included)
+        flip: bool = False,  # random horizontal flip (boxes, masks, left/right predicates)
+        vocab: Vocab | None = None,
+    ) -> None:
+        self.url = str(dataset_url).rstrip("/")
+        self.split = split
+        self.vocab = vocab or load_vocab(self.url)
+        self.reader = ShardReader(f"{self.url}/{split}")
+        self.max_objects = max_objects
+        self.max_triples = 2 * max_objects
+        self.flip = flip
+        p2i = self.vocab.pred_name_to_idx
+        self._flip_preds = {p2i[a]: p2i[b] for a, b in FLIP_PREDICATES.items()
+                            if a in p2i and b in p2i}
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rec = self.reader[i]
+        where = f"{self.url}/{self.split} record {i} (image {rec.image_id})"
+        check_graph(rec.objects, rec.triples, self.vocab, self.max_objects, where)
+        if len(rec.triples) > self.max_triples:
+            raise SceneGraphError(f"{where}: {len(rec.triples)} triples, at most "
+                                  f"{self.max_triples} supported; raise data.max_objects")
+        item = self._pad(rec, i)
+        if self.flip and torch.rand(()) < 0.5:
+            item = self._flipped(item)
+        return item
+
+    def _pad(self, rec: ProcessedRecord, i: int) -> dict[str, torch.Tensor]:
+        o, n, t = self.max_objects, len(rec.objects), len(rec.triples)
+        m = rec.masks.shape[-1] if rec.masks is not None else 16
+        objects = torch.zeros(o, dtype=torch.long)
+        objects[:n] = torch.from_numpy(rec.objects)
+        boxes = torch.zeros(o, 4)
+        boxes[:n] = torch.from_numpy(rec.boxes)
+        masks = torch.zeros(o, m, m)
+        if rec.masks is not None:
+            masks[:n] = torch.from_numpy(rec.masks.astype(np.float32))
+        attributes = torch.zeros(o, max(self.vocab.num_attributes, 1))
+        for j, attrs in enumerate(rec.attributes):
+            attributes[j, attrs] = 1.0
+        triples = torch.zeros(self.max_triples, 3, dtype=torch.long)
+        triples[:t] = torch.from_numpy(rec.triples)
+        image = torch.from_numpy(rec.image.copy()).permute(2, 0, 1).float() / 127.5 - 1.0
+        return {
+            "image": image,
+            "objects": objects,
+            "boxes": boxes,
+            "masks": masks,
+            "attributes": attributes,
+            "obj_valid": torch.arange(o) < n,
+            "triples": triples,
+            "triple_valid": torch.arange(self.max_triples) < t,
+            "has_masks": torch.tensor(rec.masks is not None),
+            "index": torch.tensor(i),
+        }
+
+    def _flipped(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        item = dict(item)
+        item["image"] = item["image"].flip(-1)
+        boxes = item["boxes"].clone()
+        valid = item["obj_valid"]
+        boxes[valid, 0] = 1.0 - boxes[valid, 0] - boxes[valid, 2]
+        item["boxes"] = boxes
+        item["masks"] = item["masks"].flip(-1)
+        triples = item["triples"].clone()
+        for a, b in self._flip_preds.items():
+            triples[:, 1][item["triples"][:, 1] == a] = b
+        item["triples"] = triples
+        return item
+
+
+class SceneGraphDataModule(pl.LightningDataModule):
+    """Train / val / test loaders over a processed dataset (local folder or URL)."""
+
+    def __init__(self, dataset_url: str | Path, params: DataParams) -> None:
+        super().__init__()
+        self.url = str(dataset_url)
+        self.params = params
+        self.vocab = load_vocab(self.url)
+
+    def dataset(self, split: str) -> SceneGraphDataset:
+        return SceneGraphDataset(self.url, split, self.params.max_objects,
+                                 flip=self.params.flip and split == "train", vocab=self.vocab)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.params.batch_size,
+            shuffle=shuffle,
+            num_workers=self.params.num_workers,
+            persistent_workers=self.params.num_workers > 0,
+            drop_last=shuffle,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
