@@ -136,12 +136,11 @@ def test_labelmap_instances_follow_the_inst_map(sample: Path, scenes: dict[str, 
         for s in split_scenes:
             _, inst_map = _maps(sample, split, s.image_path.stem)
             cover = np.zeros(inst_map.shape, dtype=np.int32)
-            for o in s.objects:
-                if o.source_id is None or o.source_id > 91 or o.mask.size == 0:
-                    continue
+            things = [o for o in s.objects if o.source_id is not None and o.source_id <= 91]
+            assert things, s.image_id  # every image in the sample has thing instances
+            for o in things:
                 x, y, w, h = (int(v) for v in o.box)
-                if not (inst_map[y:y + h, x:x + w][o.mask] == o.source_id).all():
-                    continue  # a stuff object whose class id is a small number: not an instance
+                assert (inst_map[y:y + h, x:x + w][o.mask] == o.source_id).all()
                 cover[y:y + h, x:x + w] += o.mask
             assert cover.max() <= 1
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,10 @@ def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarra
                 raise TypeError(f"RLE counts of type {type(counts).__name__}")
         else:
             raise TypeError(f"segmentation of type {type(segmentation).__name__}")
-        return mask_utils.decode(rle).astype(bool)
+        with warnings.catch_warnings():
+            # pycocotools' Cython decoder trips a harmless NumPy 2 deprecation on every call.
+            warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+            return mask_utils.decode(rle).astype(bool)
     except DataError:
         raise
     except (TypeError, ValueError, KeyError) as exc:

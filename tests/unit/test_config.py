@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scene2img.config import DEFAULT_PARAMS, load_params
+from scene2img.errors import ConfigError
+
+
+def test_project_params_load_with_published_defaults() -> None:
+    p = load_params()
+    assert p.preprocess.vg.min_object_instances == 2000
+    assert p.preprocess.vg.min_relationship_instances == 500
+    assert p.preprocess.coco_stuff.min_object_size == 0.02
+    assert (p.preprocess.coco_stuff.min_objects_per_image,
+            p.preprocess.coco_stuff.max_objects_per_image) == (3, 8)
+    assert p.preprocess.mask_size == 16
+
+
+def test_experiment_and_overrides_apply_in_order() -> None:
+    p = load_params(experiment="toyworld", overrides=["preprocess.image_size=64",
+                                                      "preprocess.vg.min_object_instances=7"])
+    assert p.preprocess.image_size == 64
+    assert p.preprocess.vg.min_object_instances == 7  # override beats the experiment
+    assert p.preprocess.vg.min_attribute_instances == 5  # from the experiment
+    assert p.preprocess.vg.min_object_size == 32  # untouched default
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("preprocess.image_sise=64", "unknown parameter(s) preprocess.image_sise"),
+        ("preprocess.image_size=big", "preprocess.image_size must be int"),
+        ("preprocess.strict=1", "preprocess.strict must be bool"),
+        ("preprocess.vg.split_fractions=0.5", "preprocess.vg.split_fractions must be a list"),
+        ("no_equals_sign", "not of the form dotted.key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_params(overrides=[override])
+
+
+def test_unknown_experiment_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="toyworld"):
+        load_params(experiment="nope")
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("preprocess: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
+    text = DEFAULT_PARAMS.read_text().replace("  mask_size: 16", "")
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(text)
+    with pytest.raises(ConfigError, match="missing parameter preprocess.mask_size"):
+        load_params(missing)
