@@ -92,7 +92,7 @@ def test_labelmap_scenes(sample: Path, scenes: dict[str, list], labels: dict[int
             for o in s.objects:
                 assert o.name in names
                 x, y, w, h = o.box
-                assert 0 <= x and 0 <= y and w > 0 and h > 0
+                assert x >= 0 and y >= 0 and w > 0 and h > 0
                 assert x + w <= s.width and y + h <= s.height
                 assert o.mask is not None and o.mask.dtype == bool
                 assert o.mask.shape == (h, w)
@@ -152,6 +152,11 @@ def test_labelmap_index_equal_to_label_value(sample: Path, scenes: dict[str, lis
     persons = sorted((o for o in s.objects if o.name == "person"), key=lambda o: -o.mask.sum())
     assert len(persons) == 3
     assert persons[0].source_id == 0 and persons[0].mask.sum() > 100_000
+    # 000000350505: instance 7 is a small car on the right; truck-border pixels elsewhere that
+    # also read 7 in the inst map (label 7 = truck) must neither join it nor rename it.
+    s = next(s for s in scenes["train"] if s.image_id == "350505")
+    car7 = next(o for o in s.objects if o.source_id == 7)
+    assert car7.name == "car" and car7.box[0] >= 600 and car7.box[2] < 20
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
