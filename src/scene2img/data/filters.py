@@ -238,7 +238,7 @@ def filter_coco_stuff(
         drop_objects_where(s, lambda o: o.name not in names, "object: class not in the class table",
                            drops)
         area = float(s.width * s.height)
-        drop_objects_where(s, lambda o: o.box[2] * o.box[3] / area < p.min_object_size,
+        drop_objects_where(s, lambda o, area=area: o.box[2] * o.box[3] / area < p.min_object_size,
                            f"object: smaller than min_object_size={p.min_object_size} of the image",
                            drops)
     scenes = count_filter(scenes, lambda s: len(s.objects), p.min_objects_per_image,

@@ -28,7 +28,6 @@ from scene2img.data.drops import DropCounts
 from scene2img.data.encode import EncodeSettings, ImageSkipped, encode_scene
 from scene2img.data.records import RawScene
 from scene2img.data.shards import SCHEMA_VERSION, ShardWriter
-from scene2img.data.sources._io import load_json
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, DataError
 
@@ -143,18 +142,15 @@ def _read_source(
         return scenes, {}, _hash_inputs(raw_dir, names)
     if params.source == "coco-stuff":
         return _read_coco_stuff(raw_dir, params, drops)
-    from scene2img.data.sources.ade20k import load_object_info, read_ade20k
+    from scene2img.data.sources.ade20k import find_object_info, load_object_info, read_ade20k
 
     root = raw_dir / "ADEChallengeData2016"
-    info = next((p for d in (root, raw_dir) for n in ("objectInfo150.txt", "objectInfo150.csv")
-                 if (p := d / n).exists()), None)
-    if info is None:
-        raise DataError(f"{raw_dir}: objectInfo150.txt not found (in ADEChallengeData2016/ or at "
-                        "the top); it ships with the SceneParsing download")
+    info = find_object_info(raw_dir)
     table = load_object_info(info)
     scenes = []
     for split in ("training", "validation"):
-        scenes += read_ade20k(raw_dir, split, params.ade20k.min_region_area, drops)
+        scenes += read_ade20k(raw_dir, split, params.ade20k.min_region_area, drops,
+                              object_info=table)
     inputs = _hash_inputs(root, ["annotations/training", "annotations/validation"])
     inputs[info.name] = _sha256_file(info)
     return scenes, table, inputs
@@ -167,20 +163,18 @@ def _read_coco_stuff(
 
     p = params.coco_stuff
     if p.form == "json":
-        table: dict[int, str] = {}
-        for name in ("instances_val2017.json", "stuff_val2017.json"):
-            for cat in load_json(raw_dir / "annotations" / name, "COCO annotations").get(
-                    "categories", []):
-                table[int(cat["id"])] = cat["name"]
+        table: dict[int, str] = {}  # filled from the JSON files' categories
         scenes = []
         for split in ("train", "val"):
             scenes += coco_stuff.read_coco_stuff_json(raw_dir, split, p.include_other,
-                                                      p.drop_crowd, drops)
+                                                      p.drop_crowd, drops, class_table=table)
         names = [f"annotations/{k}_{s}2017.json" for k in ("instances", "stuff")
                  for s in ("train", "val")]
         inputs = _hash_inputs(raw_dir, names)
     elif p.form == "labelmap":
         table = coco_stuff.load_labels(raw_dir / "labels.txt")
+        if p.include_other:
+            table[183] = "other"
         scenes = []
         for split in ("train", "val"):
             scenes += coco_stuff.read_coco_stuff_labelmap(raw_dir, split, table, drops,
@@ -190,8 +184,6 @@ def _read_coco_stuff(
     else:
         raise ConfigError(f"preprocess.coco_stuff.form={p.form!r}: choose 'json' or 'labelmap'")
     table.pop(0, None)  # 0 = unlabeled; index 0 is __image__
-    if not p.include_other:
-        table = {k: v for k, v in table.items() if v != "other"}
     if p.split_lists:
         _apply_split_lists(scenes, p.split_lists, drops)
     return scenes, table, inputs
