@@ -105,9 +105,30 @@ class DataParams:
     """How training and evaluation read a processed dataset."""
 
     max_objects: int  # pad objects to this count (including the __image__ object)
-    batch_size: int
     num_workers: int
     flip: bool  # random horizontal flip in training
+
+
+# --------------------------------------------------------------------------------------------
+# training runtime and tracking (shared by the training stages)
+
+
+@dataclass
+class TrackingParams:
+    uri: str  # MLflow tracking URI; embedded default: a local SQLite file
+    experiment: str
+
+
+@dataclass
+class TrainerParams:
+    accelerator: str  # auto | cpu | gpu
+    devices: int
+    num_nodes: int
+    strategy: str  # auto | ddp | ddp_spawn (DDP on the CPU uses gloo)
+    precision: str  # 32-true | bf16-mixed
+    sync_batchnorm: bool  # with DDP
+    log_every_n_steps: int
+    checkpoint_every_n_steps: int
 
 
 @dataclass
@@ -115,6 +136,8 @@ class Params:
     toyworld: ToyworldParams
     preprocess: PreprocessParams
     data: DataParams
+    tracking: TrackingParams
+    trainer: TrainerParams
     extra: dict[str, Any] = field(default_factory=dict)  # sections not typed yet, kept verbatim
 
     def to_dict(self) -> dict[str, Any]:

@@ -121,7 +121,7 @@ class SceneGraphDataset(Dataset):
         masks = torch.zeros(o, m, m)
         if rec.masks is not None:
             masks[:n] = torch.from_numpy(rec.masks.astype(np.float32))
-        attributes = torch.zeros(o, max(self.vocab.num_attributes, 1))
+        attributes = torch.zeros(o, self.vocab.num_attributes)
         for j, attrs in enumerate(rec.attributes):
             attributes[j, attrs] = 1.0
         triples = torch.zeros(self.max_triples, 3, dtype=torch.long)
@@ -158,10 +158,11 @@ class SceneGraphDataset(Dataset):
 class SceneGraphDataModule(pl.LightningDataModule):
     """Train / val / test loaders over a processed dataset (local folder or URL)."""
 
-    def __init__(self, dataset_url: str | Path, params: DataParams) -> None:
+    def __init__(self, dataset_url: str | Path, params: DataParams, batch_size: int) -> None:
         super().__init__()
         self.url = str(dataset_url)
         self.params = params
+        self.batch_size = batch_size
         self.vocab = load_vocab(self.url)
 
     def dataset(self, split: str) -> SceneGraphDataset:
@@ -169,13 +170,15 @@ class SceneGraphDataModule(pl.LightningDataModule):
                                  flip=self.params.flip and split == "train", vocab=self.vocab)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        dataset = self.dataset(split)
         return DataLoader(
-            self.dataset(split),
-            batch_size=self.params.batch_size,
+            dataset,
+            batch_size=self.batch_size,
             shuffle=shuffle,
             num_workers=self.params.num_workers,
             persistent_workers=self.params.num_workers > 0,
-            drop_last=shuffle,
+            # Full batches for training (batch norm), unless the split is smaller than one.
+            drop_last=shuffle and len(dataset) >= self.batch_size,
         )
 
     def train_dataloader(self) -> DataLoader:
