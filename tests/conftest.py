@@ -14,7 +14,7 @@ from scene2img.config import load_params  # noqa: E402
 
 def toy_params(fmt: str, images: int = 48, image_size: int = 64, **extra: str):
     """Toy-world params for tests: small scenes, 64 px, toy thresholds."""
-    overrides = [f"toyworld.images={images}", "toyworld.width=256", "toyworld.height=192",
+    overrides = [f"toyworld.images={images}", "toyworld.width=320", "toyworld.height=240",
                  f"preprocess.image_size={image_size}", "preprocess.workers=1",
                  f"preprocess.source={fmt}", "preprocess.coco_stuff.val_size=4",
                  "preprocess.ade20k.val_size=4", *(f"{k}={v}" for k, v in extra.items())]
