@@ -65,6 +65,27 @@ def cmd_stats(args: argparse.Namespace) -> None:
     print(f"wrote {png} and {html}")
 
 
+def cmd_stack(args: argparse.Namespace) -> None:
+    import json
+
+    from scene2img.tracking import stack
+
+    cfg = stack.StackConfig(dir=args.dir, s3_port=args.s3_port, mlflow_port=args.mlflow_port,
+                            backend_store_uri=args.backend_store_uri)
+    if args.action == "up":
+        state = stack.up(cfg)
+        if not args.no_dvc:
+            stack.configure_dvc_remote(cfg, Path.cwd())
+        print(f"team stack running: MLflow {state['tracking_uri']}, S3 {state['s3_endpoint']}; "
+              f"logs in {state['logs']}")
+        print(f"  export MLFLOW_TRACKING_URI={state['tracking_uri']}")
+        print(f"  (or -S tracking.uri={state['tracking_uri']}); stop with `scene2img stack down`")
+    elif args.action == "down":
+        print("stopped" if stack.down(cfg) else f"no stack state in {cfg.dir}: nothing to stop")
+    else:
+        print(json.dumps(stack.status(cfg), indent=2))
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -98,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="processed dataset folder or URL")
     p.add_argument("--out", type=Path, default=None, help="folder (default: DATASET/stats)")
     p.set_defaults(func=cmd_stats)
+    p = sub.add_parser("stack", help="start, stop or inspect the team stack (S3 + MLflow)")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--dir", type=Path, default=Path(".stack"), help="data, logs and state")
+    p.add_argument("--s3-port", type=int, default=8333)
+    p.add_argument("--mlflow-port", type=int, default=5000)
+    p.add_argument("--backend-store-uri", default=None,
+                   help="MLflow backend (default: SQLite in --dir; e.g. postgresql://...)")
+    p.add_argument("--no-dvc", action="store_true", help="do not configure the DVC remote")
+    p.set_defaults(func=cmd_stack)
     return parser
 
 

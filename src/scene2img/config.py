@@ -131,6 +131,33 @@ class TrainerParams:
     checkpoint_every_n_steps: int
 
 
+# --------------------------------------------------------------------------------------------
+# evaluate
+
+
+@dataclass
+class EvaluateParams:
+    """How generated images are measured; recorded as `scene2img.evaluation.Protocol`."""
+
+    backbone: str  # inception | random-inception (offline smoke tests; names carry it, not FID)
+    inception_weights: str | None  # local weights-inception-2015-12-05-6726825d.pth
+    random_inception_seed: int  # random-inception's weights
+    resize: str  # bilinear | bicubic | nearest | area: generated images to S, object crops
+    antialias: bool  # also the resize to 299: false = TF1-compatible bilinear (original FID)
+    split: str  # train | val | test
+    samples_per_layout: int | None  # None: LostGAN's default for the source (COCO 5, VG 1)
+    batch_size: int
+    max_images: int | None  # real images used (None: the whole split)
+    scenefid_crop_size: int  # object crops resized to this side
+    kid_subsets: int
+    kid_subset_size: int  # fewer when a set is smaller (the result records the size used)
+    is_splits: int
+    lpips_weights: str | None  # torchvision weights of the LPIPS net; None: diversity skipped
+    lpips_net: str  # alex | vgg | squeeze
+    report_samples: int  # layouts in the sample grid; best and worst samples shown
+    seed: int
+
+
 @dataclass
 class Params:
     toyworld: ToyworldParams
@@ -138,6 +165,7 @@ class Params:
     data: DataParams
     tracking: TrackingParams
     trainer: TrainerParams
+    evaluate: EvaluateParams
     extra: dict[str, Any] = field(default_factory=dict)  # sections not typed yet, kept verbatim
 
     def to_dict(self) -> dict[str, Any]:

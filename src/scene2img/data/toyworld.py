@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -119,22 +120,37 @@ class _Spec:
     aspect: float  # box width / height
     supports: tuple[str, ...]  # stuff it stands on ("on") or floats in ("in")
     colours: tuple[str, ...]
+    weight: float = 1.0  # how often it is picked where it fits (rare fits get more)
 
 
 _SPECS: dict[str, _Spec] = {
-    "person": _Spec(0.3, 0.42, ("grass", "sand", "road"),
-                    ("red", "blue", "green", "yellow", "white", "black", "orange", "pink", "purple")),
-    "car": _Spec(0.15, 2.0, ("road", "grass", "sand"),
-                 ("red", "blue", "white", "black", "yellow", "gray", "green", "orange")),
-    "bus": _Spec(0.21, 2.5, ("road",), ("yellow", "red", "blue", "white", "green", "orange")),
-    "boat": _Spec(0.17, 1.4, ("sea",), ("white", "red", "blue", "yellow", "orange")),
-    "bench": _Spec(0.1, 2.0, ("grass", "sand"), ("brown", "green", "red", "blue", "white", "black")),
-    "ball": _Spec(0.06, 1.0, ("grass", "sand"),
-                  ("red", "yellow", "white", "blue", "orange", "green", "pink")),
-    "airplane": _Spec(0.08, 2.8, ("sky",), ("white", "gray", "red", "blue")),
-    "house": _Spec(0.32, 1.15, ("grass", "sand"),
-                   ("white", "yellow", "red", "brown", "blue", "gray", "pink")),
-    "tree": _Spec(0.4, 0.7, ("grass", "sand"), ("green", "green", "green", "yellow", "orange", "red")),
+    "person": _Spec(
+        0.3,
+        0.42,
+        ("grass", "sand", "road"),
+        ("red", "blue", "green", "yellow", "white", "black", "orange", "pink", "purple"),
+    ),
+    "car": _Spec(
+        0.15,
+        2.0,
+        ("road", "grass", "sand"),
+        ("red", "blue", "white", "black", "yellow", "gray", "green", "orange"),
+    ),
+    "bus": _Spec(0.21, 2.5, ("road",), ("yellow", "red", "blue", "white", "green", "orange"), 4.0),
+    "boat": _Spec(0.17, 1.4, ("sea",), ("white", "red", "blue", "yellow", "orange"), 2.0),
+    "bench": _Spec(
+        0.1, 2.0, ("grass", "sand"), ("brown", "green", "red", "blue", "white", "black")
+    ),
+    "ball": _Spec(
+        0.06, 1.0, ("grass", "sand"), ("red", "yellow", "white", "blue", "orange", "green", "pink")
+    ),
+    "airplane": _Spec(0.08, 2.8, ("sky",), ("white", "gray", "red", "blue"), 0.6),
+    "house": _Spec(
+        0.32, 1.15, ("grass", "sand"), ("white", "yellow", "red", "brown", "blue", "gray", "pink")
+    ),
+    "tree": _Spec(
+        0.4, 0.7, ("grass", "sand"), ("green", "green", "green", "yellow", "orange", "red")
+    ),
 }
 
 # scene type -> ground bands from the horizon down, and its ADE20K scene category
@@ -175,15 +191,22 @@ def generate_toyworld(fmt: str, out_dir: Path, params: ToyworldParams) -> dict[s
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    log.info("generating %d toy-world scenes (%dx%d) in %s format into %s",
-             params.images, params.width, params.height, fmt, out_dir)
+    log.info(
+        "generating %d toy-world scenes (%dx%d) in %s format into %s",
+        params.images,
+        params.width,
+        params.height,
+        fmt,
+        out_dir,
+    )
     try:
         splits = _assign_splits(params)
         writer = _WRITERS[fmt](tmp, params)
         objects = 0
         for index in tqdm(range(params.images), desc=f"toyworld {fmt}", unit="image"):
-            scene = make_scene(np.random.default_rng([params.seed, index]), params.width,
-                               params.height)
+            scene = make_scene(
+                np.random.default_rng([params.seed, index]), params.width, params.height
+            )
             objects += len(scene.things)
             writer.add(index, splits[index], scene)
         counts = writer.finish()
@@ -193,8 +216,12 @@ def generate_toyworld(fmt: str, out_dir: Path, params: ToyworldParams) -> dict[s
     if out_dir.exists():
         out_dir.rmdir()  # empty (checked above); rename needs the name free
     os.replace(tmp, out_dir)
-    counts = {"images": params.images, **{s: splits.count(s) for s in ("train", "val", "test")},
-              "objects": objects, **counts}
+    counts = {
+        "images": params.images,
+        **{s: splits.count(s) for s in ("train", "val", "test")},
+        "objects": objects,
+        **counts,
+    }
     log.info("toy world written to %s: %s", out_dir, counts)
     return counts
 
@@ -262,7 +289,7 @@ def make_scene(rng: np.random.Generator, width: int, height: int) -> Scene:
     kind = list(_SCENES)[int(rng.integers(len(_SCENES)))]
     bands = _SCENES[kind][0]
     owner, stuff, horizon = _stuff_layout(rng, bands, width, height)
-    image = _paint_stuff(rng, kind, owner, stuff, horizon)
+    image = _paint_stuff(rng, owner, stuff, horizon)
     things = _place_things(rng, owner, stuff, horizon, width, height)
     things.sort(key=lambda t: (t.box[1] + t.box[3], t.box[0]))  # far (small bottom y) first
     for t in things:
@@ -350,7 +377,9 @@ def _mountain_mask(
 
 
 def _paint_stuff(
-    rng: np.random.Generator, kind: str, owner: np.ndarray, stuff: dict[str, int],
+    rng: np.random.Generator,
+    owner: np.ndarray,
+    stuff: dict[str, int],
     horizon: np.ndarray,
 ) -> np.ndarray:
     """Colour the stuff regions: gradients, low-frequency texture and grain."""
@@ -368,11 +397,14 @@ def _paint_stuff(
     t = np.clip(ys / max(hz, 1.0), 0.0, 1.0)[..., None]
     textures = {
         "sky": sky_top * (1 - t) + sky_low * t + 1.5 * grain,
-        "grass": col((70, 145, 50)) * (0.75 + 0.35 * depth) + 10 * grain
+        "grass": col((70, 145, 50)) * (0.75 + 0.35 * depth)
+        + 10 * grain
         + 8 * (np.sin(xs * 0.07 + ys * 0.02) * np.sin(ys * 0.11))[..., None],
-        "sand": col((218, 192, 140)) * (0.9 + 0.12 * depth) + 5 * grain
+        "sand": col((218, 192, 140)) * (0.9 + 0.12 * depth)
+        + 5 * grain
         + 7 * np.sin(ys * 0.35 + 2 * np.sin(xs * 0.03))[..., None],
-        "sea": col((30, 85, 160)) * (0.85 + 0.3 * depth) + 3 * grain
+        "sea": col((30, 85, 160)) * (0.85 + 0.3 * depth)
+        + 3 * grain
         + 12 * np.sin(ys * 0.9 + 2.5 * np.sin(xs * 0.05))[..., None],
         "road": col((92, 92, 96), 6) + 7 * grain,
     }
@@ -419,20 +451,26 @@ def _shadow(image: np.ndarray, box: Box) -> None:
 
 
 def _place_things(
-    rng: np.random.Generator, owner: np.ndarray, stuff: dict[str, int], horizon: np.ndarray,
-    width: int, height: int,
+    rng: np.random.Generator,
+    owner: np.ndarray,
+    stuff: dict[str, int],
+    horizon: np.ndarray,
+    width: int,
+    height: int,
 ) -> list[Thing]:
     """Pick 2-6 objects that fit the scene and place them without hiding each other much."""
     layer_to_stuff = {layer: name for name, layer in stuff.items()}
     grounds = set(stuff) - {"mountain"}
     candidates = [c for c, spec in _SPECS.items() if grounds & set(spec.supports)]
+    weights = np.array([_SPECS[c].weight for c in candidates])
+    weights /= weights.sum()
     wanted = int(rng.integers(2, 7))
     hz = float(horizon.mean())
     things: list[Thing] = []
     for _ in range(60):
         if len(things) == wanted:
             break
-        cls = candidates[int(rng.integers(len(candidates)))]
+        cls = candidates[int(rng.choice(len(candidates), p=weights))]
         spec = _SPECS[cls]
         # airplanes get a random scale; the others scale with the depth of their bottom edge
         scale = rng.uniform(0.6, 1.4) if cls == "airplane" else None
@@ -548,8 +586,20 @@ Parts = list[tuple[str, Box]]
 
 
 def _draw_car(pen: _Pen, c: RGB, rng: np.random.Generator) -> Parts:
-    pen.polygon([(0.0, 0.45), (0.2, 0.4), (0.3, 0.06), (0.72, 0.06), (0.84, 0.4), (1.0, 0.48),
-                 (1.0, 0.82), (0.0, 0.82)], c, outline=_shade(c, 0.6))
+    pen.polygon(
+        [
+            (0.0, 0.45),
+            (0.2, 0.4),
+            (0.3, 0.06),
+            (0.72, 0.06),
+            (0.84, 0.4),
+            (1.0, 0.48),
+            (1.0, 0.82),
+            (0.0, 0.82),
+        ],
+        c,
+        outline=_shade(c, 0.6),
+    )
     pen.polygon([(0.34, 0.13), (0.5, 0.13), (0.5, 0.38), (0.27, 0.38)], _GLASS)
     pen.polygon([(0.54, 0.13), (0.69, 0.13), (0.79, 0.38), (0.54, 0.38)], _GLASS)
     parts = [pen.part("window", 0.27, 0.13, 0.79, 0.38)]
@@ -561,15 +611,18 @@ def _draw_car(pen: _Pen, c: RGB, rng: np.random.Generator) -> Parts:
 
 
 def _draw_bus(pen: _Pen, c: RGB, rng: np.random.Generator) -> Parts:
-    pen.polygon([(0.0, 0.02), (0.93, 0.02), (1.0, 0.2), (1.0, 0.86), (0.0, 0.86)], c,
-                outline=_shade(c, 0.6))
+    pen.polygon(
+        [(0.0, 0.02), (0.93, 0.02), (1.0, 0.2), (1.0, 0.86), (0.0, 0.86)], c, outline=_shade(c, 0.6)
+    )
     n = 4
     for k in range(n):
         fx = 0.05 + k * 0.19
         pen.rect(fx, 0.12, fx + 0.14, 0.42, _GLASS)
     pen.rect(0.83, 0.12, 0.95, 0.78, _shade(_GLASS, 0.8))  # door
-    parts = [pen.part("window", 0.05, 0.12, 0.05 + (n - 1) * 0.19 + 0.14, 0.42),
-             pen.part("door", 0.83, 0.12, 0.95, 0.78)]
+    parts = [
+        pen.part("window", 0.05, 0.12, 0.05 + (n - 1) * 0.19 + 0.14, 0.42),
+        pen.part("door", 0.83, 0.12, 0.95, 0.78),
+    ]
     for fx in (0.1, 0.7):
         pen.ellipse(fx, 0.68, fx + 0.16, 1.0, _TYRE)
         parts.append(pen.part("wheel", fx, 0.68, fx + 0.16, 1.0))
@@ -778,8 +831,14 @@ class _VGObject:
 
     def as_dict(self, name_key: str = "names") -> dict[str, Any]:
         x, y, w, h = self.box
-        d: dict[str, Any] = {"object_id": self.object_id, "x": x, "y": y, "w": w, "h": h,
-                             "synsets": [self.synset]}
+        d: dict[str, Any] = {
+            "object_id": self.object_id,
+            "x": x,
+            "y": y,
+            "w": w,
+            "h": h,
+            "synsets": [self.synset],
+        }
         d[name_key] = self.name if name_key == "name" else [self.name]
         return d
 
@@ -788,6 +847,7 @@ class _VGWriter:
     def __init__(self, root: Path, params: ToyworldParams) -> None:
         self.root = root
         self.n_images = params.images
+        self.seed = params.seed
         self.quirks = _Quirks(np.random.default_rng([params.seed, 0x56_47]))  # "VG"
         self.image_data: list[dict[str, Any]] = []
         self.objects: list[dict[str, Any]] = []
@@ -805,16 +865,25 @@ class _VGWriter:
         folder = "VG_100K_2" if index >= math.ceil(self.n_images * 0.75) else "VG_100K"
         _write(self.root / folder / f"{image_id}.jpg", _jpeg(scene.image))
         height, width = scene.owner.shape
-        self.image_data.append({
-            "image_id": image_id, "width": width, "height": height, "coco_id": None,
-            "flickr_id": None, "url": f"https://cs.stanford.edu/people/rak248/{folder}/{image_id}.jpg",
-        })
+        self.image_data.append(
+            {
+                "image_id": image_id,
+                "width": width,
+                "height": height,
+                "coco_id": None,
+                "flickr_id": None,
+                "url": f"https://cs.stanford.edu/people/rak248/{folder}/{image_id}.jpg",
+            }
+        )
         self.splits[split].append(image_id)
 
-        rng = np.random.default_rng([index, 0x56_47])  # relation choices, apart from the drawing
+        # relation choices come from their own stream, so the drawing is the same in every format
+        rng = np.random.default_rng([self.seed, index, 0x56_47])
         stuff_objs = self._stuff_objects(scene, rng)
-        thing_objs = [self._new(THINGS[t.cls].vg, THINGS[t.cls].synset, t.box,
-                                self._thing_attributes(t, rng)) for t in scene.things]
+        thing_objs = [
+            self._new(THINGS[t.cls].vg, THINGS[t.cls].synset, t.box, self._thing_attributes(t, rng))
+            for t in scene.things
+        ]
         triples: list[tuple[_VGObject, str, _VGObject]] = []
         part_objs: list[_VGObject] = []
         for t, obj in zip(scene.things, thing_objs, strict=True):
@@ -834,13 +903,29 @@ class _VGWriter:
 
         all_objs = [*stuff_objs.values(), *thing_objs, *part_objs]
         listed = [o for o in all_objs if o.listed]
-        self.objects.append({"image_id": image_id, "objects": [
-            o.as_dict("name" if self.quirks("name_key") else "names") for o in listed]})
-        self.attributes.append({"image_id": image_id, "attributes": [
-            {**o.as_dict(), **({"attributes": o.attributes} if o.attributes else {})}
-            for o in listed]})
-        self.relationships.append({"image_id": image_id, "relationships": [
-            self._relationship(s, p, o) for s, p, o in triples]})
+        self.objects.append(
+            {
+                "image_id": image_id,
+                "objects": [
+                    o.as_dict("name" if self.quirks("name_key") else "names") for o in listed
+                ],
+            }
+        )
+        self.attributes.append(
+            {
+                "image_id": image_id,
+                "attributes": [
+                    {**o.as_dict(), **({"attributes": o.attributes} if o.attributes else {})}
+                    for o in listed
+                ],
+            }
+        )
+        self.relationships.append(
+            {
+                "image_id": image_id,
+                "relationships": [self._relationship(s, p, o) for s, p, o in triples],
+            }
+        )
         self.n_objects += len(all_objs)
         self.n_relationships += len(triples)
 
@@ -915,10 +1000,14 @@ class _VGWriter:
             pred = options[int(self.quirks.rng.integers(len(options)))]
         if self.quirks("pred_case"):
             pred = self.quirks.recase(pred)
-        rel = {"relationship_id": self.next_relationship, "predicate": pred,
-               "synsets": [synset],
-               # real VG writes the endpoints with "name" (a string)
-               "subject": s.as_dict("name"), "object": o.as_dict("name")}
+        rel = {
+            "relationship_id": self.next_relationship,
+            "predicate": pred,
+            "synsets": [synset],
+            # real VG writes the endpoints with "name" (a string)
+            "subject": s.as_dict("name"),
+            "object": o.as_dict("name"),
+        }
         self.next_relationship += 1
         return rel
 
@@ -930,12 +1019,19 @@ class _VGWriter:
         # keys in the real file's order: train, test, val
         splits = {k: self.splits[k] for k in ("train", "test", "val")}
         _write(self.root / "vg_splits.json", json.dumps(splits))
-        _write(self.root / "object_alias.txt", "".join(
-            ",".join((k, *v)) + "\n" for k, v in _VG_OBJECT_ALIASES.items()))
-        _write(self.root / "relationship_alias.txt", "".join(
-            ",".join((k, *v)) + "\n" for k, v in _VG_PREDICATE_ALIASES.items()))
-        return {"vg_objects": self.n_objects, "relationships": self.n_relationships,
-                **{f"quirk_{k}": v for k, v in self.quirks.fired.items()}}
+        _write(
+            self.root / "object_alias.txt",
+            "".join(",".join((k, *v)) + "\n" for k, v in _VG_OBJECT_ALIASES.items()),
+        )
+        _write(
+            self.root / "relationship_alias.txt",
+            "".join(",".join((k, *v)) + "\n" for k, v in _VG_PREDICATE_ALIASES.items()),
+        )
+        return {
+            "vg_objects": self.n_objects,
+            "relationships": self.n_relationships,
+            **{f"quirk_{k}": v for k, v in self.quirks.fired.items()},
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -949,10 +1045,16 @@ def _coco_name(class_id: int) -> str:
 def _coco_categories() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The thing categories of instances_*.json and the stuff ones (+ "other") of stuff_*.json."""
     name_to_id = {n: i for i, n in enumerate(_COCO_STUFF_NAMES)}
-    things = [{"id": name_to_id[n], "name": n, "supercategory": sup}
-              for sup, names in _COCO_THING_SUPER.items() for n in names]
-    stuff = [{"id": name_to_id[n], "name": n, "supercategory": sup}
-             for sup, names in _COCO_STUFF_SUPER.items() for n in names.split()]
+    things = [
+        {"id": name_to_id[n], "name": n, "supercategory": sup}
+        for sup, names in _COCO_THING_SUPER.items()
+        for n in names
+    ]
+    stuff = [
+        {"id": name_to_id[n], "name": n, "supercategory": sup}
+        for sup, names in _COCO_STUFF_SUPER.items()
+        for n in names.split()
+    ]
     stuff.append({"id": COCO_OTHER, "name": "other", "supercategory": "other"})
     return sorted(things, key=lambda c: c["id"]), sorted(stuff, key=lambda c: c["id"])
 
@@ -1083,11 +1185,18 @@ class _CocoWriter:
         jpeg = _jpeg(scene.image)
         _write(self.root / coco_split / file_name, jpeg)
         _write(self.root / f"{label_split}_img" / file_name, jpeg)
-        self.images[coco_split].append({
-            "id": image_id, "file_name": file_name, "width": width, "height": height,
-            "license": 1, "date_captured": "2017-01-01 00:00:00", "flickr_url": "",
-            "coco_url": f"http://images.cocodataset.org/{coco_split}/{file_name}",
-        })
+        self.images[coco_split].append(
+            {
+                "id": image_id,
+                "file_name": file_name,
+                "width": width,
+                "height": height,
+                "license": 1,
+                "date_captured": "2017-01-01 00:00:00",
+                "flickr_url": "",
+                "coco_url": f"http://images.cocodataset.org/{coco_split}/{file_name}",
+            }
+        )
 
         layer_cls = scene.layer_classes()
         lut = np.full(256, 255, np.uint8)  # unannotated layers stay 255
@@ -1132,35 +1241,64 @@ class _CocoWriter:
             if not seg:
                 return None
             rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
-        ann = {"id": self.next_instance, "image_id": image_id, "category_id": cat,
-               "segmentation": seg, "area": float(mask_utils.area(rle)),
-               "bbox": [round(float(v), 2) for v in mask_utils.toBbox(rle)],
-               "iscrowd": int(crowd)}
+        ann = {
+            "id": self.next_instance,
+            "image_id": image_id,
+            "category_id": cat,
+            "segmentation": seg,
+            "area": float(mask_utils.area(rle)),
+            "bbox": [round(float(v), 2) for v in mask_utils.toBbox(rle)],
+            "iscrowd": int(crowd),
+        }
         self.next_instance += 1
         return ann
 
     def _stuff_annotation(self, image_id: int, cat: int, mask: np.ndarray) -> dict[str, Any]:
         seg = _rle_compressed(mask)
         rle = {"counts": seg["counts"].encode("ascii"), "size": seg["size"]}
-        ann = {"id": self.next_stuff, "image_id": image_id, "category_id": cat,
-               "segmentation": seg, "area": float(mask_utils.area(rle)),
-               "bbox": [float(v) for v in mask_utils.toBbox(rle)], "iscrowd": 0}
+        ann = {
+            "id": self.next_stuff,
+            "image_id": image_id,
+            "category_id": cat,
+            "segmentation": seg,
+            "area": float(mask_utils.area(rle)),
+            "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+            "iscrowd": 0,
+        }
         self.next_stuff += 1
         return ann
 
     def finish(self) -> dict[str, int]:
-        info = {"description": "scene2img toy world, in the COCO-Stuff 2017 format",
-                "url": "", "version": "1.0", "year": 2017, "contributor": "scene2img",
-                "date_created": "2017/09/01"}
-        licenses = [{"id": 1, "name": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"}]
+        info = {
+            "description": "scene2img toy world, in the COCO-Stuff 2017 format",
+            "url": "",
+            "version": "1.0",
+            "year": 2017,
+            "contributor": "scene2img",
+            "date_created": "2017/09/01",
+        }
+        licenses = [
+            {"id": 1, "name": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"}
+        ]
         for split in ("train2017", "val2017"):
-            for prefix, anns, cats in (("instances", self.instances, self.things_cats),
-                                       ("stuff", self.stuffs, self.stuff_cats)):
-                _write_json(self.root / "annotations" / f"{prefix}_{split}.json", {
-                    "info": info, "licenses": licenses, "images": self.images[split],
-                    "annotations": anns[split], "categories": cats})
-        _write(self.root / "labels.txt",
-               "".join(f"{i}: {n}\n" for i, n in enumerate(_COCO_STUFF_NAMES)))
+            for prefix, anns, cats in (
+                ("instances", self.instances, self.things_cats),
+                ("stuff", self.stuffs, self.stuff_cats),
+            ):
+                _write_json(
+                    self.root / "annotations" / f"{prefix}_{split}.json",
+                    {
+                        "info": info,
+                        "licenses": licenses,
+                        "images": self.images[split],
+                        "annotations": anns[split],
+                        "categories": cats,
+                    },
+                )
+        _write(
+            self.root / "labels.txt",
+            "".join(f"{i}: {n}\n" for i, n in enumerate(_COCO_STUFF_NAMES)),
+        )
         return {
             "train2017": len(self.images["train2017"]),
             "val2017": len(self.images["val2017"]),
@@ -1193,16 +1331,23 @@ class _AdeWriter:
 
     def finish(self) -> dict[str, int]:
         _write(self.root / "objectInfo150.txt", "\n".join(_ADE_OBJECT_INFO_LINES) + "\n")
-        _write(self.root / "sceneCategories.txt",
-               "".join(self.scene_lines["training"] + self.scene_lines["validation"]))
+        _write(
+            self.root / "sceneCategories.txt",
+            "".join(self.scene_lines["training"] + self.scene_lines["validation"]),
+        )
         return {"training": self.count["training"], "validation": self.count["validation"]}
 
 
-_WRITERS: dict[str, Any] = {"vg": _VGWriter, "coco-stuff": _CocoWriter, "ade20k": _AdeWriter}
+_WRITERS: dict[str, Callable[[Path, ToyworldParams], _Writer]] = {
+    "vg": _VGWriter,
+    "coco-stuff": _CocoWriter,
+    "ade20k": _AdeWriter,
+}
 
 
 # --------------------------------------------------------------------------------------------
 # the real class tables
+# fmt: off
 
 _COCO_THING_SUPER: dict[str, tuple[str, ...]] = {
     "person": ("person",),
@@ -1433,3 +1578,4 @@ _ADE_OBJECT_INFO_LINES: tuple[str, ...] = (
     "149\t0.0002\t775\t96\tclock",
     "150\t0.0002\t421\t56\tflag",
 )
+# fmt: on

@@ -1,0 +1,146 @@
+"""FID, KID and Inception Score on features extracted once, as torchmetrics `Metric`s.
+
+The backbone runs once per image; its features feed several torchmetrics metrics through
+`PrecomputedFeatures`, an identity "feature extractor". The metrics' states (sums and covariance
+sums for FID, feature lists for KID and IS) sync across DDP ranks when `compute()` is called, so
+under DDP every rank updates with its own images and every rank gets the same numbers.
+
+Features are passed as float64: FID's states are float64 in torchmetrics, and its result comes
+back in the dtype of the features.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchmetrics import Metric
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
+from torchmetrics.utilities import dim_zero_cat
+
+
+class PrecomputedFeatures(nn.Module):
+    """Identity "feature extractor": `update()` receives features `[N, D]` instead of images.
+
+    Example:
+        >>> fid = make_fid(num_features=4)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> a = torch.randn(64, 4, generator=g, dtype=torch.float64)
+        >>> fid.update(a, real=True); fid.update(a, real=False)
+        >>> abs(float(fid.compute())) < 1e-6
+        True
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        if not (isinstance(num_features, int) and num_features > 0):
+            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
+        self.num_features = num_features
+
+    def forward(self, features: Tensor) -> Tensor:
+        if features.dim() != 2 or features.shape[1] != self.num_features:
+            raise ValueError(f"expected features [N, {self.num_features}], got {list(features.shape)}")
+        return features
+
+
+def make_fid(num_features: int, **kwargs: Any) -> FrechetInceptionDistance:
+    """torchmetrics' FID over precomputed features `[N, num_features]` (update with float64)."""
+    return FrechetInceptionDistance(feature=PrecomputedFeatures(num_features), **kwargs)
+
+
+def make_kid(num_features: int, subsets: int, subset_size: int, **kwargs: Any) -> KernelInceptionDistance:
+    """torchmetrics' KID over precomputed features; see `compute_kid` for the subset size."""
+    with warnings.catch_warnings():  # "will save all extracted features in buffer": we know
+        warnings.simplefilter("ignore", UserWarning)
+        return KernelInceptionDistance(feature=PrecomputedFeatures(num_features), subsets=subsets,
+                                       subset_size=subset_size, **kwargs)
+
+
+def make_inception_score(num_classes: int, splits: int, **kwargs: Any) -> InceptionScore:
+    """torchmetrics' Inception Score over precomputed logits `[N, num_classes]`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return InceptionScore(feature=PrecomputedFeatures(num_classes), splits=splits, **kwargs)
+
+
+def compute_seeded(metric: Metric, seed: int) -> Any:
+    """`metric.compute()` with torch's CPU RNG seeded (KID's subsets, IS's shuffle), restored after."""
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return metric.compute()
+
+
+def kid_subset_size(metric: KernelInceptionDistance, requested: int) -> int:
+    """The subset size KID can use: `requested`, or fewer when either set is smaller."""
+    n_real = sum(len(f) for f in _as_list(metric.real_features))
+    n_fake = sum(len(f) for f in _as_list(metric.fake_features))
+    return max(1, min(requested, n_real, n_fake))
+
+
+def _as_list(state: Any) -> list[Tensor]:
+    return state if isinstance(state, list) else [state]
+
+
+class PerClassFID(Metric):
+    """FID per object class, from crop features (SceneFID's per-class table).
+
+    Keeps every crop's features (float32, on the metric's device) and class; `compute()` returns
+    `{class: fid}` for the classes with at least `min_samples` real and generated crops, each from
+    torchmetrics' FID so the maths is the one used for the headline numbers.
+
+    Example:
+        >>> m = PerClassFID(num_features=3, min_samples=2)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> f = torch.randn(6, 3, generator=g)
+        >>> m.update(f, torch.tensor([1, 1, 1, 2, 2, 2]), real=True)
+        >>> m.update(f, torch.tensor([1, 1, 1, 2, 2, 2]), real=False)
+        >>> sorted(m.compute()), all(abs(v) < 1e-4 for v in m.compute().values())
+        ([1, 2], True)
+    """
+
+    full_state_update = False
+    higher_is_better = False
+    is_differentiable = False
+
+    def __init__(self, num_features: int, min_samples: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if min_samples < 2:
+            raise ValueError(f"min_samples must be at least 2 (a covariance), got {min_samples}")
+        self.num_features = num_features
+        self.min_samples = min_samples
+        self.add_state("real_features", [], dist_reduce_fx="cat")
+        self.add_state("real_classes", [], dist_reduce_fx="cat")
+        self.add_state("fake_features", [], dist_reduce_fx="cat")
+        self.add_state("fake_classes", [], dist_reduce_fx="cat")
+
+    def update(self, features: Tensor, classes: Tensor, real: bool) -> None:  # [K, D], [K]
+        if features.shape != (len(classes), self.num_features):
+            raise ValueError(f"features {list(features.shape)} do not match classes "
+                             f"{list(classes.shape)} and num_features {self.num_features}")
+        if real:
+            self.real_features.append(features.float())
+            self.real_classes.append(classes.long())
+        else:
+            self.fake_features.append(features.float())
+            self.fake_classes.append(classes.long())
+
+    def compute(self) -> dict[int, float]:
+        if not self.real_classes or not self.fake_classes:
+            return {}
+        rf, rc = dim_zero_cat(self.real_features), dim_zero_cat(self.real_classes)
+        ff, fc = dim_zero_cat(self.fake_features), dim_zero_cat(self.fake_classes)
+        out: dict[int, float] = {}
+        for cls in sorted(set(rc.tolist()) & set(fc.tolist())):
+            real, fake = rf[rc == cls], ff[fc == cls]
+            if len(real) < self.min_samples or len(fake) < self.min_samples:
+                continue
+            fid = make_fid(self.num_features, sync_on_compute=False).to(real.device)
+            fid.update(real.double(), real=True)
+            fid.update(fake.double(), real=False)
+            out[cls] = float(fid.compute())
+        return out

@@ -1,0 +1,279 @@
+"""The LostGAN-v2 generator (Sun & Wu), with attributes as in AttrLostGAN (Frolov et al. 2021).
+
+Layout (classes, boxes, attributes, optional masks) + latents -> image in [-1, 1]:
+
+    style     per object: mapping(z_obj | class embedding | attribute embedding)   [B, O, D]
+    masks     regressed from the style (M x M), placed into each box                 [B, O, S, S]
+    4 x 4     the image latent through a linear layer
+    blocks    ResNet up-blocks (x2 each) normalised by ISLA-Norm; from the second block on, each
+              stage refines the masks with a semantic mask predicted from its own features
+              (LostGAN-v2's learned per-class blend)
+    output    BN, ReLU, 3 x 3 conv, tanh
+
+Only real objects are drawn: `obj_valid & (objects != 0)`; padding and the `__image__` object
+(class 0) get zero masks. Given masks (LostGAN-v2 can take ground-truth masks) replace the
+regressed ones where the caller passes them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import spectral_norm
+
+from scene2img.models.norm import ISLANorm
+
+# Block widths in units of the base width `ch` (LostGAN-v2: ch = 64), first entry: the 4 x 4 input.
+WIDTHS: dict[int, tuple[int, ...]] = {
+    64: (16, 16, 8, 4, 1),
+    128: (16, 16, 8, 4, 2, 1),  # 1024, 1024, 512, 256, 128, 64
+    256: (16, 16, 8, 8, 4, 2, 1),  # 1024, 1024, 512, 512, 256, 128, 64
+}
+
+
+def widths(image_size: int, ch: int) -> list[int]:
+    if image_size not in WIDTHS:
+        raise ValueError(f"image_size must be one of {sorted(WIDTHS)}, got {image_size}")
+    return [w * ch for w in WIDTHS[image_size]]
+
+
+def sn(module: nn.Module) -> nn.Module:
+    """Orthogonal init, zero bias, spectral norm (LostGAN's layers)."""
+    nn.init.orthogonal_(module.weight)
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+    return spectral_norm(module)
+
+
+def real_objects(objects: torch.Tensor, obj_valid: torch.Tensor) -> torch.Tensor:
+    """[B, O] bool: the objects an image generator draws (not padding, not `__image__`)."""
+    return obj_valid & (objects != 0)
+
+
+# --------------------------------------------------------------------------------------------
+# layout: masks in box coordinates -> image grid
+
+
+def masks_to_grid(
+    masks: torch.Tensor,  # [B, O, M, M] in box coordinates
+    boxes: torch.Tensor,  # [B, O, 4] normalised x, y, w, h
+    size: int,  # S
+) -> torch.Tensor:
+    """Each M x M mask resampled into its box on an S x S grid (zero outside): [B, O, S, S]."""
+    b, o, m, _ = masks.shape
+    x, y, w, h = boxes.float().reshape(b * o, 4).unbind(-1)
+    w, h = w.clamp(min=1e-4), h.clamp(min=1e-4)
+    # affine map from output coords in [-1, 1] to box-local coords in [-1, 1]
+    theta = torch.zeros(b * o, 2, 3, device=masks.device)
+    theta[:, 0, 0] = 1.0 / w
+    theta[:, 0, 2] = (1.0 - 2.0 * x - w) / w
+    theta[:, 1, 1] = 1.0 / h
+    theta[:, 1, 2] = (1.0 - 2.0 * y - h) / h
+    grid = F.affine_grid(theta, [b * o, 1, size, size], align_corners=False)
+    out = F.grid_sample(masks.float().reshape(b * o, 1, m, m), grid, mode="bilinear",
+                        padding_mode="zeros", align_corners=False)
+    return out.reshape(b, o, size, size)
+
+
+def box_masks(boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Hard box indicators on an S x S grid: [B, O, 4] -> [B, O, S, S] (pixel centres inside)."""
+    centres = (torch.arange(size, device=boxes.device, dtype=torch.float32) + 0.5) / size
+    x, y, w, h = boxes.float().unbind(-1)  # [B, O] each
+    in_x = (centres >= x[..., None]) & (centres <= (x + w)[..., None])  # [B, O, S]
+    in_y = (centres >= y[..., None]) & (centres <= (y + h)[..., None])
+    return (in_y[..., :, None] & in_x[..., None, :]).float()
+
+
+# --------------------------------------------------------------------------------------------
+# per-object style
+
+
+class ObjectStyle(nn.Module):
+    """z_obj [B, O, Zo] + class [B, O] (+ attributes [B, O, A]) -> style [B, O, D]."""
+
+    def __init__(self, num_classes: int, num_attributes: int, z_dim: int, class_dim: int,
+                 attr_dim: int) -> None:
+        super().__init__()
+        self.class_embed = nn.Embedding(num_classes, class_dim)
+        self.attr_embed = (
+            nn.Sequential(sn(nn.Linear(num_attributes, attr_dim)), nn.ReLU(),
+                          sn(nn.Linear(attr_dim, attr_dim)))
+            if num_attributes > 0 and attr_dim > 0 else None
+        )
+        self.dim = z_dim + class_dim + (attr_dim if self.attr_embed is not None else 0)
+        self.mapping = nn.Sequential(sn(nn.Linear(self.dim, self.dim)), nn.ReLU(),
+                                     sn(nn.Linear(self.dim, self.dim)))
+
+    def forward(self, objects: torch.Tensor, attributes: torch.Tensor,
+                z_obj: torch.Tensor) -> torch.Tensor:
+        parts = [z_obj, self.class_embed(objects)]
+        if self.attr_embed is not None:
+            parts.append(self.attr_embed(attributes.float()))
+        return self.mapping(torch.cat(parts, dim=-1))  # [B, O, D]
+
+
+class MaskRegression(nn.Module):
+    """Style -> M x M mask in box coordinates, values in (0, 1) (LostGAN's mask regression)."""
+
+    def __init__(self, style_dim: int, mask_size: int, width: int = 128) -> None:
+        super().__init__()
+        self.width = width
+        self.fc = sn(nn.Linear(style_dim, width * 4 * 4))
+        layers: list[nn.Module] = []
+        size = 4
+        while size < mask_size:
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                       sn(nn.Conv2d(width, width, 3, padding=1)), nn.BatchNorm2d(width), nn.ReLU()]
+            size *= 2
+        layers += [sn(nn.Conv2d(width, 1, 1))]
+        self.convs = nn.Sequential(*layers)
+        self.mask_size = mask_size
+
+    def forward(self, style: torch.Tensor) -> torch.Tensor:
+        b, o, _ = style.shape
+        x = self.fc(style.reshape(b * o, -1)).reshape(b * o, self.width, 4, 4)
+        x = self.convs(x)  # [B*O, 1, m, m]
+        if x.shape[-1] != self.mask_size:
+            x = F.interpolate(x, size=self.mask_size, mode="bilinear", align_corners=False)
+        return torch.sigmoid(x.float()).reshape(b, o, self.mask_size, self.mask_size)
+
+
+# --------------------------------------------------------------------------------------------
+# blocks
+
+
+class UpBlock(nn.Module):
+    """ISLA-Norm ResNet block, x2 up: [B, Cin, r, r] -> [B, Cout, 2r, 2r]."""
+
+    def __init__(self, cin: int, cout: int, style_dim: int) -> None:
+        super().__init__()
+        self.norm1 = ISLANorm(cin, style_dim)
+        self.conv1 = sn(nn.Conv2d(cin, cout, 3, padding=1))
+        self.norm2 = ISLANorm(cout, style_dim)
+        self.conv2 = sn(nn.Conv2d(cout, cout, 3, padding=1))
+        self.skip = sn(nn.Conv2d(cin, cout, 1))
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        # masks: [B, O, r, r] at the input resolution
+        up_masks = F.interpolate(masks, scale_factor=2, mode="bilinear", align_corners=False)
+        h = F.relu(self.norm1(x, style, masks))
+        h = self.conv1(F.interpolate(h, scale_factor=2, mode="nearest"))
+        h = self.conv2(F.relu(self.norm2(h, style, up_masks)))
+        return h + self.skip(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class MaskRefine(nn.Module):
+    """LostGAN-v2 stage mask: blend the regressed masks with a per-class semantic mask predicted
+    from the stage's features, inside each box, with a learned per-class weight."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.semantic = sn(nn.Conv2d(channels, num_classes, 1))
+        self.alpha = nn.Parameter(torch.zeros(num_classes))  # sigmoid(0) = 0.5 at the start
+
+    def forward(self, x: torch.Tensor, objects: torch.Tensor, masks: torch.Tensor,
+                boxes_hard: torch.Tensor) -> torch.Tensor:
+        # x [B, C, r, r]; objects [B, O]; masks, boxes_hard [B, O, r, r]
+        logits = self.semantic(x).float()  # [B, K, r, r]
+        r = logits.shape[-1]
+        index = objects[:, :, None, None].expand(-1, -1, r, r)
+        semantic = torch.sigmoid(torch.gather(logits, 1, index)) * boxes_hard  # [B, O, r, r]
+        alpha = torch.sigmoid(self.alpha)[objects][:, :, None, None]  # [B, O, 1, 1]
+        return masks * (1.0 - alpha) + semantic * alpha
+
+
+# --------------------------------------------------------------------------------------------
+# the generator
+
+
+class LostGANGenerator(nn.Module):
+    """LostGAN-v2 generator; AttrLostGAN attribute conditioning when `num_attributes > 0`."""
+
+    def __init__(
+        self,
+        num_classes: int,  # vocabulary size, __image__ included
+        num_attributes: int = 0,  # 0: no attribute conditioning
+        image_size: int = 128,  # 64, 128 or 256
+        ch: int = 64,  # base width (LostGAN-v2: 64)
+        z_img: int = 128,  # image latent
+        z_obj: int = 128,  # per-object latent
+        class_dim: int = 180,  # class embedding
+        attr_dim: int = 128,  # attribute embedding (AttrLostGAN)
+        mask_size: int = 16,  # regressed masks, M x M in box coordinates
+    ) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.z_img_dim, self.z_obj_dim = z_img, z_obj
+        self.num_attributes = num_attributes
+        chans = widths(image_size, ch)
+        self.style = ObjectStyle(num_classes, num_attributes, z_obj, class_dim, attr_dim)
+        d = self.style.dim
+        self.mask_regress = MaskRegression(d, mask_size)
+        self.fc = sn(nn.Linear(z_img, 4 * 4 * chans[0]))
+        self.blocks = nn.ModuleList(UpBlock(a, b, d) for a, b in zip(chans[:-1], chans[1:],
+                                                                        strict=True))
+        # stage-wise mask refinement from the second block on (its input is 8 x 8 and up)
+        self.refine = nn.ModuleList(MaskRefine(c, num_classes) for c in chans[1:-1])
+        self.out = nn.Sequential(nn.BatchNorm2d(chans[-1]), nn.ReLU(),
+                                 sn(nn.Conv2d(chans[-1], 3, 3, padding=1)), nn.Tanh())
+
+    def sample_latents(
+        self,
+        batch: int,
+        objects: int,
+        generator: torch.Generator | None = None,  # seeded generator for reproducible samples
+        device: torch.device | str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standard normal latents: z_img [B, Zi], z_obj [B, O, Zo]."""
+        device = device if device is not None else self.fc.weight_orig.device
+        z_img = torch.randn(batch, self.z_img_dim, generator=generator, device=device)
+        z_obj = torch.randn(batch, objects, self.z_obj_dim, generator=generator, device=device)
+        return z_img, z_obj
+
+    def layout(self, objects, boxes, obj_valid, attributes, z_obj, masks=None):
+        """Per-object style [B, O, D] and masks on the image grid [B, O, S, S]."""
+        real = real_objects(objects, obj_valid).float()[:, :, None, None]  # [B, O, 1, 1]
+        style = self.style(objects, attributes, z_obj)
+        if masks is None:
+            masks = self.mask_regress(style)  # [B, O, M, M]
+        grid = masks_to_grid(masks, boxes, self.image_size) * real  # [B, O, S, S]
+        return style, grid
+
+    def forward(
+        self,
+        objects: torch.Tensor,  # [B, O] long class indices
+        boxes: torch.Tensor,  # [B, O, 4] normalised x, y, w, h
+        obj_valid: torch.Tensor,  # [B, O] bool
+        attributes: torch.Tensor,  # [B, O, A] multi-hot (A may be 0)
+        z_img: torch.Tensor,  # [B, Zi]
+        z_obj: torch.Tensor,  # [B, O, Zo]
+        masks: torch.Tensor | None = None,  # [B, O, M, M] given masks; None: regressed
+        return_masks: bool = False,  # also return the final stage masks [B, O, S, S]
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        b, o = objects.shape
+        assert boxes.shape == (b, o, 4), boxes.shape
+        assert z_img.shape == (b, self.z_img_dim) and z_obj.shape == (b, o, self.z_obj_dim)
+        style, grid = self.layout(objects, boxes, obj_valid, attributes, z_obj, masks)
+        real = real_objects(objects, obj_valid).float()[:, :, None, None]
+        x = self.fc(z_img).reshape(b, -1, 4, 4)  # [B, C0, 4, 4]
+        masks_r = F.adaptive_avg_pool2d(grid, 4)
+        for i, block in enumerate(self.blocks):
+            r = x.shape[-1]
+            if i > 0:
+                base = F.adaptive_avg_pool2d(grid, r)
+                hard = box_masks(boxes, r) * real
+                masks_r = self.refine[i - 1](x, objects, base, hard)
+            x = block(x, style, masks_r.to(x.dtype))
+        image = self.out(x)  # [B, 3, S, S]
+        if return_masks:
+            final = F.interpolate(masks_r, size=self.image_size, mode="bilinear",
+                                  align_corners=False)
+            return image, final
+        return image
+
+
+def num_blocks(image_size: int) -> int:
+    return int(math.log2(image_size // 4))
