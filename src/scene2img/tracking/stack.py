@@ -9,6 +9,7 @@ defaults below are for loopback only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -205,10 +206,8 @@ def _kill(pid: int, grace: float = 10.0) -> None:
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.1)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
     if _alive(pid):
         os.killpg(pid, signal.SIGKILL)
 
