@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run repro test lint bench clean
 
 install: $(STAMP)
 
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# The main job on the embedded default: DVC runs the stages of dvc.yaml with the CLI on PATH.
 run: install
-	$(BIN)/scene2img demo --out outputs/demo
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro stats
+	$(BIN)/scene2img data summary data/processed/toyworld-vg
+
+repro: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: install
 	$(BIN)/python -m pytest -q

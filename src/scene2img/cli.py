@@ -55,7 +55,8 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
         extra.append(f"preprocess.workers={args.workers}")
     params = _params(args, extra)
     result = preprocess(args.raw, args.out, params.preprocess, progress=not args.quiet)
-    print(format_summary(result))
+    print(format_summary(result.out_dir))
+    print(f"  manifest sha256: {result.manifest_sha256}")
 
 
 def cmd_stats(args: argparse.Namespace) -> None:
@@ -63,6 +64,12 @@ def cmd_stats(args: argparse.Namespace) -> None:
 
     png, html = write_stats(args.dataset, args.out)
     print(f"wrote {png} and {html}")
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    from scene2img.data.summary import format_summary
+
+    print(format_summary(args.dataset))
 
 
 def cmd_stack(args: argparse.Namespace) -> None:
@@ -119,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="processed dataset folder or URL")
     p.add_argument("--out", type=Path, default=None, help="folder (default: DATASET/stats)")
     p.set_defaults(func=cmd_stats)
+    p = dsub.add_parser("summary", help="print a processed dataset's one-screen summary")
+    p.add_argument("dataset", help="processed dataset folder or URL")
+    p.set_defaults(func=cmd_summary)
     p = sub.add_parser("stack", help="start, stop or inspect the team stack (S3 + MLflow)")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--dir", type=Path, default=Path(".stack"), help="data, logs and state")

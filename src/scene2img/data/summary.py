@@ -15,18 +15,35 @@ from scene2img.data.dataset import load_vocab
 from scene2img.data.shards import ShardReader
 
 
-def format_summary(result) -> str:
-    """One screen: kept per split, dropped by reason, vocabulary sizes (a `PreprocessResult`)."""
-    lines = [f"processed {result.source} -> {result.out_dir}"]
-    lines.append("  kept:    " + ", ".join(f"{k} {v}" for k, v in result.counts.items())
-                 + f"  (total {sum(result.counts.values())})")
-    lines.append("  vocab:   " + ", ".join(f"{v} {k}" for k, v in result.vocab_sizes.items()))
-    if result.drops:
+def read_manifest(dataset_url: str | Path) -> dict:
+    from scene2img.errors import DataError
+
+    url = f"{str(dataset_url).rstrip('/')}/manifest.json"
+    try:
+        with fsspec.open(url, "rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{url}: not found; is this a processed dataset?") from None
+
+
+def format_summary(dataset_url: str | Path) -> str:
+    """One screen from the manifest: kept per split, dropped by reason, vocabulary sizes."""
+    m = read_manifest(dataset_url)
+    counts, drops = m["counts"], m["dropped"]
+    lines = [f"{m['source']} dataset at {dataset_url}"]
+    lines.append("  kept:    " + ", ".join(f"{k} {counts[k]}" for k in ("train", "val", "test"))
+                 + f"  (total {sum(counts.values())} images)")
+    sizes = m["vocab_sizes"]
+    lines.append("  vocab:   " + ", ".join(f"{sizes[k]} {k}" for k in
+                                           ("objects", "predicates", "attributes")))
+    lines.append(f"  image:   {m['params']['image_size']} px, masks "
+                 + (f"{m['params']['mask_size']} x {m['params']['mask_size']}"
+                    if m["source"] != "vg" else "none (Visual Genome)"))
+    if drops:
         lines.append("  dropped:")
-        width = max(len(r) for r in result.drops)
-        for reason, n in sorted(result.drops.items(), key=lambda kv: (-kv[1], kv[0])):
+        width = max(len(r) for r in drops)
+        for reason, n in sorted(drops.items(), key=lambda kv: (-kv[1], kv[0])):
             lines.append(f"    {reason:<{width}}  {n}")
-    lines.append(f"  manifest sha256: {result.manifest_sha256}")
     return "\n".join(lines)
 
 
@@ -73,8 +90,7 @@ def write_stats(dataset_url: str, out_dir: Path | None = None) -> tuple[Path, Pa
     fig.savefig(png, dpi=80)
     plt.close(fig)
 
-    with fsspec.open(f"{dataset_url.rstrip('/')}/manifest.json", "rb") as f:
-        manifest = json.load(f)
+    manifest = read_manifest(dataset_url)
     rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{c}</td></tr>"
                    for n, c in stats["classes"].items())
     drops = "".join(f"<tr><td>{html.escape(r)}</td><td>{c}</td></tr>"

@@ -75,17 +75,6 @@ def compute_seeded(metric: Metric, seed: int) -> Any:
         return metric.compute()
 
 
-def kid_subset_size(metric: KernelInceptionDistance, requested: int) -> int:
-    """The subset size KID can use: `requested`, or fewer when either set is smaller."""
-    n_real = sum(len(f) for f in _as_list(metric.real_features))
-    n_fake = sum(len(f) for f in _as_list(metric.fake_features))
-    return max(1, min(requested, n_real, n_fake))
-
-
-def _as_list(state: Any) -> list[Tensor]:
-    return state if isinstance(state, list) else [state]
-
-
 class PerClassFID(Metric):
     """FID per object class, from crop features (SceneFID's per-class table).
 
