@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run repro test lint bench clean
+.PHONY: install run repro test test-tools lint bench clean
 
 install: $(STAMP)
 
@@ -24,7 +24,13 @@ run: install
 repro: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: install
+# Test-only system tools: Debian's chromium renders the compare page in a real browser.
+test-tools:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "install Debian's chromium (sudo apt-get install chromium) for the browser test" >&2; exit 1; fi; }
+
+test: install test-tools
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -66,6 +66,34 @@ def cmd_stats(args: argparse.Namespace) -> None:
     print(f"wrote {png} and {html}")
 
 
+def cmd_train_layout(args: argparse.Namespace) -> None:
+    from scene2img.stages.train_layout import train_layout
+
+    extra = [f"train_layout.max_steps={args.max_steps}"] if args.max_steps is not None else []
+    params = _params(args, extra)
+    result = train_layout(args.data, args.out, params, resume=args.resume,
+                          progress=not args.quiet)
+    m = result.metrics
+    print(f"layout model written to {result.model_path} (MLflow run {result.run_id})")
+    print(f"  val R@0.5 {m.get('val/recall_at_0.5', float('nan')):.3f}  "
+          f"class-mean baseline {m['baseline/val/recall_at_0.5']:.3f}  "
+          f"mean box IoU {m.get('val/box_iou', float('nan')):.3f}")
+
+
+def cmd_train_image(args: argparse.Namespace) -> None:
+    from scene2img.stages.train_image import train_image
+
+    extra = [f"train_image.max_steps={args.max_steps}"] if args.max_steps is not None else []
+    params = _params(args, extra)
+    result = train_image(args.data, args.out, params, resume=args.resume,
+                         progress=not args.quiet)
+    m = result.metrics
+    print(f"image model written to {result.model_path} (MLflow run {result.run_id})")
+    print(f"  {m['iterations']} iterations, {m['train_images_per_s']:.2f} images/s, "
+          f"D loss {m.get('train/d_loss', float('nan')):.3f}, "
+          f"G loss {m.get('train/g_loss', float('nan')):.3f}")
+
+
 def cmd_summary(args: argparse.Namespace) -> None:
     from scene2img.data.summary import format_summary
 
@@ -91,6 +119,37 @@ def cmd_stack(args: argparse.Namespace) -> None:
         print("stopped" if stack.down(cfg) else f"no stack state in {cfg.dir}: nothing to stop")
     else:
         print(json.dumps(stack.status(cfg), indent=2))
+
+
+def cmd_pipeline(args: argparse.Namespace) -> None:
+    from scene2img.pipeline import local
+
+    if args.pipeline_command == "compile":
+        print(f"wrote {local.compile_pipeline(args.out, _params(args))}")
+    elif args.pipeline_command == "run":
+        params = _params(args)
+        run = local.run_local(params, until=args.until, root=args.root, cache=not args.no_cache)
+        print(local.summary(run, params))
+    else:
+        from scene2img.pipeline.submit import submit
+
+        done = submit(args.host, args.package, _params(args), experiment=args.kfp_experiment,
+                      run_name=args.run_name, schedule=args.schedule, namespace=args.namespace)
+        print(f"created {done.kind} {done.id}: {done.url}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from mlflow import MlflowClient
+
+    from scene2img.tracking.compare import compare_runs, log_comparison
+
+    params = _params(args)
+    client = MlflowClient(params.tracking.uri)
+    page = compare_runs(client, args.run_ids, args.out)
+    print(f"wrote {page}")
+    if not args.no_log:
+        run_id = log_comparison(client, params.tracking.experiment, args.run_ids, page)
+        print(f"logged to MLflow run {run_id} (artifact compare/{page.name})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,6 +188,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("summary", help="print a processed dataset's one-screen summary")
     p.add_argument("dataset", help="processed dataset folder or URL")
     p.set_defaults(func=cmd_summary)
+    p = sub.add_parser("train-layout", help="processed dataset -> layout model (graph -> boxes)")
+    p.add_argument("--data", required=True, help="processed dataset folder or URL")
+    p.add_argument("--out", type=Path, required=True, help="model folder (export, metrics.json)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="default: train_layout.max_steps")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_train_layout)
+    p = sub.add_parser("train-image", help="processed dataset -> image GAN (layout -> image)")
+    p.add_argument("--data", required=True, help="processed dataset folder or URL")
+    p.add_argument("--out", type=Path, required=True, help="model folder (export, metrics.json)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="iterations (default: train_image.max_steps)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_train_image)
+    p = sub.add_parser("compare", help="one HTML page comparing MLflow runs side by side")
+    p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    p.add_argument("--out", type=Path, default=Path("compare.html"))
+    p.add_argument("--no-log", action="store_true", help="do not log the page to MLflow")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("stack", help="start, stop or inspect the team stack (S3 + MLflow)")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--dir", type=Path, default=Path(".stack"), help="data, logs and state")
@@ -138,6 +224,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="MLflow backend (default: SQLite in --dir; e.g. postgresql://...)")
     p.add_argument("--no-dvc", action="store_true", help="do not configure the DVC remote")
     p.set_defaults(func=cmd_stack)
+
+    pipe = sub.add_parser("pipeline", help="the Kubeflow DAG: compile, run locally, submit")
+    psub = pipe.add_subparsers(dest="pipeline_command", required=True)
+    p = psub.add_parser("compile", help="write the pipeline YAML (defaults from the params)")
+    p.add_argument("--out", type=Path, default=Path("pipelines/scene2img_pipeline.yaml"))
+    _add_params_options(p)
+    p.set_defaults(func=cmd_pipeline)
+    p = psub.add_parser("run", help="run the DAG here with the KFP local runner")
+    p.add_argument("--local", action="store_true", required=True,
+                   help="the KFP local runner (subprocesses); the only runner so far")
+    p.add_argument("--until", default="promote",
+                   choices=["ingest", "preprocess", "train_layout", "train_image", "evaluate",
+                            "register", "promote"], help="last step to run (default: all)")
+    p.add_argument("--root", type=Path, default=None,
+                   help="outputs and cache (default: pipeline.local_root)")
+    p.add_argument("--no-cache", action="store_true", help="rerun every task")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_pipeline, experiment="toyworld")
+    p = psub.add_parser("submit", help="create a run (or, with --schedule, a recurring run)")
+    p.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
+    p.add_argument("--package", type=Path, default=Path("pipelines/scene2img_pipeline.yaml"),
+                   help="compiled pipeline YAML")
+    p.add_argument("--schedule", default=None, metavar="CRON",
+                   help="recurring run on this cron schedule (KFP: 6 fields, '0 0 3 * * *')")
+    p.add_argument("--kfp-experiment", default="scene2img", help="KFP experiment name")
+    p.add_argument("--run-name", default=None, help="default: pipeline.name")
+    p.add_argument("--namespace", default=None, help="multi-user KFP: the profile namespace")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_pipeline)
     return parser
 
 
