@@ -36,7 +36,6 @@ from scene2img.evaluation.images import (
     to_uint8,
     to_unit_range,
 )
-from scene2img.evaluation.layout import LayoutMetrics, box_iou_xywh
 from scene2img.evaluation.metrics import (
     PerClassFID,
     PrecomputedFeatures,
@@ -55,8 +54,8 @@ from scene2img.evaluation.report import image_grid, write_grid, write_report
 __all__ = [
     "BACKBONES", "INCEPTION_WEIGHTS_NAME", "INCEPTION_WEIGHTS_URL", "LOSTGAN_SAMPLES_PER_LAYOUT",
     "LPIPS_NETS", "Backbone", "DiversityLPIPS", "EvaluationResult", "Features", "GenerateFn",
-    "Generated", "LayoutMetrics", "PerClassFID", "PrecomputedFeatures", "Protocol",
-    "RandomInception", "Sample", "box_iou_xywh", "build_backbone", "build_protocol",
+    "Generated", "PerClassFID", "PrecomputedFeatures", "Protocol",
+    "RandomInception", "Sample", "build_backbone", "build_protocol",
     "crop_objects", "default_samples_per_layout", "evaluate_images", "image_grid",
     "load_fid_inception", "load_lpips", "make_fid", "make_inception_score", "make_kid",
     "manifest_sha256", "pixel_boxes", "resize_uint8", "sha256_file", "to_uint8",

@@ -55,9 +55,10 @@ def load_lpips(
         layer = seq._modules[name]
         sub = {k.split(".", 1)[1]: v for k, v in features.items() if k.split(".", 1)[0] == index}
         own = layer.state_dict()
-        if set(sub) != set(own):
-            raise ModelError(f"{path}: features.{index} has keys {sorted(sub)}, the {net} LPIPS "
-                             f"backbone expects {sorted(own)}; is this {LPIPS_NETS[net][1]}?")
+        shapes = {k: list(v.shape) for k, v in sub.items()}
+        if shapes != {k: list(v.shape) for k, v in own.items()}:
+            raise ModelError(f"{path}: features.{index} holds {shapes}, which does not fit the "
+                             f"{net} LPIPS backbone; is this {LPIPS_NETS[net][1]}?")
         if own:
             layer.load_state_dict(sub)
             loaded.add(index)

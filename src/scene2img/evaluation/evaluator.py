@@ -4,7 +4,8 @@ One pass over the real batches. For each batch the real images and every generat
 converted to uint8 (as if saved), run through the backbone once, and their features update
 torchmetrics metrics: FID and KID (pool features), Inception Score (generated logits), SceneFID
 (FID on object crops) and its per-class table, diversity (LPIPS between samples 0 and 1 of each
-layout) and, when the generator reports its boxes in pred-layout mode, the layout metrics.
+layout) and, when the generator reports its boxes in pred-layout mode, the layout metrics (the
+layout model's own `scene2img.training.metrics.LayoutMetrics`: box IoU, recall at 0.3 and 0.5).
 
 Under DDP each rank evaluates its own shard of the split (a `DistributedSampler`); metric states
 are reduced across ranks in `compute()`, so every rank returns the same metrics. Report samples
@@ -37,7 +38,6 @@ from scene2img.evaluation.images import (
     to_uint8,
     to_unit_range,
 )
-from scene2img.evaluation.layout import LayoutMetrics
 from scene2img.evaluation.metrics import (
     PerClassFID,
     compute_seeded,
@@ -46,6 +46,7 @@ from scene2img.evaluation.metrics import (
     make_kid,
 )
 from scene2img.evaluation.protocol import Protocol, default_samples_per_layout
+from scene2img.training.metrics import LayoutMetrics
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,12 @@ class _Run:
         self.inception_score = make_inception_score(backbone.num_classes, p.is_splits).to(device)
         self.scenefid = make_fid(d).to(device)
         self.per_class = PerClassFID(d).to(device)
+        # KID and IS keep lists of features, which torchmetrics gathers one entry at a time:
+        # ranks with different numbers of updates would mismatch their collectives. So they are
+        # buffered here and each gets exactly one update per set, just before compute().
+        self.kid_real: list[Tensor] = []
+        self.kid_fake: list[Tensor] = []
+        self.is_logits: list[Tensor] = []
         self.layout = LayoutMetrics().to(device)
         self.layout_seen = False
         self.diversity = None
@@ -214,7 +221,9 @@ class _Run:
     # ----------------------------------------------------------------------------------------
 
     def _features(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        pools, logits = [], []
+        b = self.backbone
+        pools = [images.new_zeros((0, b.num_features), dtype=torch.float32)]
+        logits = [images.new_zeros((0, b.num_classes), dtype=torch.float32)]
         for chunk in images.split(self.crop_chunk):
             f = self.backbone(chunk)
             pools.append(f.pool)
@@ -238,12 +247,11 @@ class _Run:
         keep = batch["obj_valid"] & (batch["objects"] != IMAGE_CLASS)  # [B, O]
         real_pool, _ = self._features(real)
         self.fid.update(real_pool.double(), real=True)
-        self.kid.update(real_pool, real=True)
+        self.kid_real.append(real_pool)
         crops, index = self._crops(real, batch["boxes"], keep)
-        if len(crops):
-            pool, _ = self._features(crops)
-            self.scenefid.update(pool.double(), real=True)
-            self.per_class.update(pool, batch["objects"][index[:, 0], index[:, 1]], real=True)
+        pool, _ = self._features(crops)  # [K, D], K may be 0: every rank updates every batch
+        self.scenefid.update(pool.double(), real=True)
+        self.per_class.update(pool, batch["objects"][index[:, 0], index[:, 1]], real=True)
         self.counts += torch.tensor([b, 0, len(crops), 0])
 
         rows = min(self.report_samples - len(self.grid_real), b)  # layouts kept for the grid
@@ -253,7 +261,8 @@ class _Run:
             self.grid_generated.extend([] for _ in range(rows))
         first_samples = []
         for s in range(p.samples_per_layout):
-            out = generate_fn(batch, s)
+            with torch.no_grad():
+                out = generate_fn(batch, s)
             images, boxes = (out.images, out.boxes) if isinstance(out, Generated) else (out, None)
             if images.shape[0] != b or images.dim() != 4 or images.shape[1] != 3:
                 raise ValueError(f"generate_fn returned {list(images.shape)}, expected "
@@ -261,16 +270,15 @@ class _Run:
             fake = self._to_size(to_uint8(images.to(self.device)))
             pool, logits = self._features(fake)
             self.fid.update(pool.double(), real=False)
-            self.kid.update(pool, real=False)
-            self.inception_score.update(logits)
+            self.kid_fake.append(pool)
+            self.is_logits.append(logits)
             gen_boxes = batch["boxes"] if boxes is None else boxes.to(self.device)
             crops, index = self._crops(fake, gen_boxes, keep)
-            if len(crops):
-                cpool, _ = self._features(crops)
-                self.scenefid.update(cpool.double(), real=False)
-                self.per_class.update(cpool, batch["objects"][index[:, 0], index[:, 1]], real=False)
+            cpool, _ = self._features(crops)
+            self.scenefid.update(cpool.double(), real=False)
+            self.per_class.update(cpool, batch["objects"][index[:, 0], index[:, 1]], real=False)
             if boxes is not None and s == 0 and p.mode == "pred-layout":
-                self.layout.update(gen_boxes, batch["boxes"], keep)
+                self.layout.update(gen_boxes, batch["boxes"], batch["objects"], batch["obj_valid"])
                 self.layout_seen = True
             self.counts += torch.tensor([0, b, 0, len(crops)])
             if s < 2:
@@ -312,6 +320,11 @@ class _Run:
         metrics[p.metric_name("fid")] = float(self.fid.compute())
         kid_size = kid_subset_size_global(p.kid_subset_size, n_real, n_fake)
         self.kid.subset_size = kid_size
+        empty = torch.zeros(0, self.backbone.num_features, device=self.device)
+        self.kid.update(torch.cat([empty, *self.kid_real]), real=True)
+        self.kid.update(torch.cat([empty, *self.kid_fake]), real=False)
+        empty = torch.zeros(0, self.backbone.num_classes, device=self.device)
+        self.inception_score.update(torch.cat([empty, *self.is_logits]))
         kid_mean, kid_std = compute_seeded(self.kid, p.seed)
         metrics[p.metric_name("kid")] = float(kid_mean)
         metrics[p.metric_name("kid_std")] = float(kid_std)
@@ -336,6 +349,10 @@ class _Run:
             notes.append("layout metrics skipped: generate_fn returned no boxes")
         if kid_size < p.kid_subset_size:
             notes.append(f"kid subset size {kid_size} (requested {p.kid_subset_size}): fewer images")
+        for name, value in list(metrics.items()):  # e.g. IS std from a single split
+            if not math.isfinite(value):
+                notes.append(f"{name} dropped: {value} ({n_fake} generated images)")
+                del metrics[name]
         protocol = dataclasses.replace(p, num_real=n_real, num_generated=n_fake,
                                        num_real_crops=n_real_crops,
                                        num_generated_crops=n_fake_crops, kid_subset_size=kid_size)

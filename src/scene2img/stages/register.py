@@ -1,0 +1,119 @@
+"""Stage `register`: log the end-to-end model (scene graph -> layout -> image) as an MLflow
+pyfunc and register a version whose tags carry the evaluation metrics, protocol and lineage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from scene2img import __version__
+from scene2img.config import Params
+from scene2img.errors import DataError, TrackingError
+from scene2img.serving.attributes import attribute_statistics
+from scene2img.serving.pipeline import SceneToImage
+from scene2img.serving.pyfunc import SceneGraphToImageModel, png_base64
+from scene2img.serving.schema import SceneGraph, SceneObject
+from scene2img.tracking.lineage import lineage_tags
+from scene2img.tracking.promotion import TAG_GATE_METRIC, TAG_METRIC_PREFIX, TAG_PROTOCOL
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RegisterResult:
+    name: str
+    version: str
+    run_id: str
+    model_uri: str  # models:/NAME/VERSION
+    gate_metric: str
+    gate_value: float
+
+
+def example_graph(model: SceneToImage, data_url: str) -> SceneGraph:
+    """A real scene graph from the dataset's val split, as the input example."""
+    from scene2img.data.shards import ShardReader
+
+    rec = ShardReader(f"{data_url.rstrip('/')}/val")[0]
+    v = model.vocab
+    n = len(rec.objects) - 1  # without __image__
+    objects = [SceneObject(v.object_idx_to_name[c], [v.attribute_idx_to_name[a] for a in attrs])
+               for c, attrs in zip(rec.objects[:n].tolist(), rec.attributes[:n], strict=True)]
+    rels = [(s, v.pred_idx_to_name[p], o) for s, p, o in rec.triples.tolist() if p != 0]
+    return SceneGraph(objects[: model.max_objects - 1],
+                      [r for r in rels if max(r[0], r[2]) < model.max_objects - 1])
+
+
+def register(
+    layout_model: Path,  # layout_model.pt from train-layout
+    image_model: Path,  # image_model.pt from train-image
+    data_url: str,  # the processed dataset both were trained on
+    evaluation: Path,  # metrics.json from evaluate
+    params: Params,
+) -> RegisterResult:
+    """Log and register the end-to-end model; tags carry metrics, protocol and lineage."""
+    try:
+        report = json.loads(Path(evaluation).read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise DataError(f"{evaluation}: evaluation results not readable ({exc}); run "
+                        "`scene2img evaluate` first") from None
+    mode = params.register.gate_mode
+    protocol = report.get("protocols", {}).get(mode)
+    if protocol is None:
+        raise DataError(f"{evaluation}: no {mode!r} evaluation; register.gate_mode needs it")
+    suffix = "_predlayout" if mode == "pred-layout" else ""
+    gate = f"{params.register.gate_metric}_{protocol['backbone']}_{protocol['split']}{suffix}"
+    metrics = report["metrics"]
+    if gate not in metrics:
+        raise DataError(f"{evaluation}: gate metric {gate!r} missing; has {sorted(metrics)}")
+
+    model = SceneToImage.from_files(layout_model, image_model)
+    with tempfile.TemporaryDirectory() as tmp:
+        stats_path = Path(tmp) / "attribute_stats.json"
+        stats_path.write_text(json.dumps(attribute_statistics(data_url, model.vocab)))
+        model.attribute_stats = json.loads(stats_path.read_text())
+        graph = example_graph(model, data_url)
+        example = pd.DataFrame({"scene_graph": [json.dumps(graph.to_json())], "seed": [0]})
+        generation = model.generate(graph, seed=0)
+        output = pd.DataFrame({"image_png_base64": [png_base64(generation.image)],
+                               "layout": [json.dumps(generation.layout_json())], "seed": [0]})
+
+        mlflow.set_tracking_uri(params.tracking.uri)
+        mlflow.set_experiment(params.tracking.experiment)
+        tags = lineage_tags(params.to_dict(), data_url, stage="register")
+        with mlflow.start_run(run_name="register", tags=tags) as run:
+            mlflow.log_metrics(metrics)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=SceneGraphToImageModel(),
+                artifacts={"layout_model": str(layout_model), "image_model": str(image_model),
+                           "attribute_stats": str(stats_path)},
+                signature=infer_signature(example, output),
+                input_example=example,
+                pip_requirements=[f"scene2img=={__version__}", "torch==2.14.1",
+                                  "torchvision==0.29.1", "mlflow==3.17.2", "pillow", "pandas"],
+            )
+    version_tags = {**tags, TAG_GATE_METRIC: gate,
+                    TAG_PROTOCOL: json.dumps(protocol, sort_keys=True),
+                    **{TAG_METRIC_PREFIX + k: repr(float(v)) for k, v in metrics.items()}}
+    try:
+        mv = mlflow.register_model(info.model_uri, params.register.name, tags=version_tags)
+    except mlflow.exceptions.MlflowException as exc:
+        raise TrackingError(f"registering {params.register.name!r} failed: {exc.message}") \
+            from None
+    client = MlflowClient(params.tracking.uri)
+    client.update_model_version(params.register.name, mv.version,
+                                f"{gate} = {metrics[gate]:.4f}; dataset {data_url}")
+    log.info("registered %s v%s (%s = %.4f)", params.register.name, mv.version, gate,
+             metrics[gate])
+    return RegisterResult(params.register.name, str(mv.version), run.info.run_id,
+                          f"models:/{params.register.name}/{mv.version}", gate,
+                          float(metrics[gate]))
