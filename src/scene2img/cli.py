@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from scene2img.config import Params, load_params
-from scene2img.errors import Scene2ImgError
+from scene2img.errors import ConfigError, Scene2ImgError
 
 log = logging.getLogger("scene2img")
 
@@ -138,6 +138,92 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
         print(f"created {done.kind} {done.id}: {done.url}")
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from scene2img.stages.evaluate import evaluate
+
+    params = _params(args)
+    result = evaluate(args.data, args.image_model, args.layout_model, args.out, params,
+                      log_to_mlflow=not args.no_mlflow)
+    width = max(len(k) for k in result.metrics)
+    for name, value in sorted(result.metrics.items()):
+        print(f"  {name:<{width}}  {value:.4f}")
+    print(f"wrote {result.metrics_path}" + (f"; MLflow run {result.run_id}" if result.run_id else ""))
+
+
+def cmd_register(args: argparse.Namespace) -> None:
+    from scene2img.stages.register import register
+
+    params = _params(args, [f"register.name={args.name}"] if args.name else [])
+    r = register(args.layout_model, args.image_model, args.data, args.evaluation, params)
+    print(f"registered {r.model_uri} ({r.gate_metric} = {r.gate_value:.4f}); run {r.run_id}")
+    print(f"  next: scene2img promote --name {r.name} --version {r.version}")
+
+
+def cmd_promote(args: argparse.Namespace) -> None:
+    from scene2img.stages.promote import promote
+
+    if not args.rollback and args.version is None:
+        raise ConfigError("promote needs --version V (or --rollback)")
+    result = promote(_params(args), args.version, args.name, args.force, args.reason,
+                     args.rollback)
+    print(result.summary())
+
+
+def _load_model(uri: str):
+    from scene2img.serving.loading import load_scene_to_image
+
+    return load_scene_to_image(uri)
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from scene2img.serving.outputs import write_generation
+
+    model = _load_model(args.model)
+    if (args.graph is None) == (args.text is None):
+        raise ConfigError("generate needs exactly one of --graph FILE and --text TEXT")
+    if args.text is not None:
+        from scene2img.serving.text import parse_text
+
+        graph = parse_text(args.text, model.vocab)
+        graph = model.parse(graph.to_json(), where="--text")
+    else:
+        graph = model.parse(_read_text(args.graph), where=str(args.graph))
+    generation = model.generate(graph, seed=args.seed)
+    for line in write_generation(generation, model.vocab, args.out, args.layout_out,
+                                 args.state_out):
+        print(line)
+
+
+def cmd_edit(args: argparse.Namespace) -> None:
+    import json
+
+    from scene2img.serving.edit import edit, load_state
+    from scene2img.serving.outputs import write_generation
+
+    model = _load_model(args.model)
+    state = load_state(args.state)
+    try:
+        ops = json.loads(_read_text(args.ops))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{args.ops}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
+    generation = edit(model, state, ops, where=str(args.ops))
+    for line in write_generation(generation, model.vocab, args.out, args.layout_out,
+                                 args.state_out or args.state):
+        print(line)
+    if args.graph is not None:  # keep the user's scene graph file in step with the edit
+        from scene2img.files import atomic_write_json
+
+        atomic_write_json(args.graph, generation.graph.to_json())
+        print(f"wrote {args.graph} (edited scene graph)")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from mlflow import MlflowClient
 
@@ -208,6 +294,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_params_options(p)
     p.set_defaults(func=cmd_train_image)
+    p = sub.add_parser("evaluate", help="FID and friends on a split, under a recorded protocol")
+    p.add_argument("--data", required=True, help="processed dataset folder or URL")
+    p.add_argument("--image-model", type=Path, required=True, help="image_model.pt")
+    p.add_argument("--layout-model", type=Path, default=None,
+                   help="layout_model.pt: also evaluate graph -> predicted layout -> image")
+    p.add_argument("--out", type=Path, required=True, help="folder for metrics.json and reports")
+    p.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("register", help="log and register the end-to-end model in MLflow")
+    p.add_argument("--layout-model", type=Path, required=True)
+    p.add_argument("--image-model", type=Path, required=True)
+    p.add_argument("--data", required=True, help="the processed dataset they were trained on")
+    p.add_argument("--evaluation", type=Path, required=True, help="metrics.json of evaluate")
+    p.add_argument("--name", default=None, help="registered model name (default: register.name)")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_register)
+
+    p = sub.add_parser("promote", help="the gate: move @champion to a better version")
+    p.add_argument("--name", default=None, help="registered model (default: register.name)")
+    p.add_argument("--version", default=None)
+    p.add_argument("--force", action="store_true", help="override the gate (needs --reason)")
+    p.add_argument("--reason", default=None)
+    p.add_argument("--rollback", action="store_true", help="make @previous champion again")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_promote)
+
+    for name, helptext in (("generate", "scene graph (or text) -> image"),
+                           ("edit", "apply edits to a generation, keeping the rest")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--model", required=True,
+                       help="a model folder (layout_model.pt, image_model.pt) or models:/NAME@alias")
+        if name == "generate":
+            p.add_argument("--graph", type=Path, default=None, help="scene graph JSON")
+            p.add_argument("--text", default=None, help='e.g. "a red car left of a tree"')
+            p.add_argument("--seed", type=int, default=0)
+        else:
+            p.add_argument("--state", type=Path, required=True,
+                           help="state.json of the generation to edit (updated in place)")
+            p.add_argument("--ops", type=Path, required=True, help="edit operations JSON")
+            p.add_argument("--graph", type=Path, default=None,
+                           help="scene graph JSON to update with the edited graph")
+        p.add_argument("--out", type=Path, required=True, help="image PNG")
+        p.add_argument("--layout-out", type=Path, default=None, help="layout drawing PNG")
+        p.add_argument("--state-out", type=Path, default=None,
+                       help="latents and layout JSON (the input of `edit`)")
+        p.set_defaults(func=cmd_generate if name == "generate" else cmd_edit)
+
     p = sub.add_parser("compare", help="one HTML page comparing MLflow runs side by side")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     p.add_argument("--out", type=Path, default=Path("compare.html"))

@@ -1,0 +1,30 @@
+"""Loading the end-to-end model from a local folder or a registered `models:/` URI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scene2img.errors import ModelError
+from scene2img.serving.pipeline import SceneToImage
+
+
+def load_scene_to_image(uri: str | Path) -> SceneToImage:
+    """A folder holding `layout_model.pt` and `image_model.pt` (and `attribute_stats.json`), or
+    an MLflow model URI (`models:/NAME@champion`, `runs:/ID/model`) logged by `register`; the
+    tracking URI comes from the environment (`MLFLOW_TRACKING_URI`)."""
+    text = str(uri)
+    if "://" not in text and not text.startswith("models:/"):
+        if not Path(text).is_dir():
+            raise ModelError(f"{text}: not a model folder nor a models:/ URI")
+        return SceneToImage.from_dir(text)
+    import mlflow
+
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
+    except Exception as exc:
+        raise ModelError(f"{text}: could not fetch the model ({type(exc).__name__}: {exc}); "
+                         "check MLFLOW_TRACKING_URI and the name / alias") from None
+    artifacts = local / "artifacts"
+    if not (artifacts / "layout_model.pt").exists():
+        raise ModelError(f"{text}: not a scene2img model (no artifacts/layout_model.pt)")
+    return SceneToImage.from_dir(artifacts)
