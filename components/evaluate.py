@@ -1,0 +1,36 @@
+"""evaluate: both models on the test split -> Metrics, an HTML report, and the registry gate
+("pass" / "fail"; the reason is in the evaluation artifact's metadata)."""
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
+
+from components._base import COMPONENT
+
+
+@dsl.component(**COMPONENT)
+def evaluate(params: str, processed: Input[Dataset], layout_model: Input[Model],
+             image_model: Input[Model], evaluation: Output[Artifact], metrics: Output[Metrics],
+             report: Output[HTML]) -> str:
+    import html
+    import json
+    import os
+    import shutil
+
+    from scene2img.pipeline import steps
+
+    out = steps.evaluate(params, processed.path, layout_model.path, image_model.path,
+                         evaluation.path)
+    evaluation.metadata.update({**dict(processed.metadata), "gate": out["reason"]})
+    for name, value in out["metrics"].items():
+        metrics.log_metric(name, value)
+    with open(metrics.path, "w") as f:  # the file too: cached runs check it exists
+        json.dump(out["metrics"], f, indent=1, sort_keys=True)
+    page = os.path.join(evaluation.path, "report_pred-layout.html")
+    if os.path.isfile(page):
+        shutil.copyfile(page, report.path)
+    else:
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.6g}</td></tr>"
+                       for k, v in sorted(out["metrics"].items()))
+        with open(report.path, "w") as f:
+            f.write(f"<h1>evaluate</h1><p>{html.escape(out['reason'])}</p><table>{rows}</table>")
+    return "pass" if out["passed"] else "fail"  # one plain output: dsl.If reads it everywhere
