@@ -13,7 +13,8 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types import ColSpec, DataType, Schema
 
 from scene2img import __version__
 from scene2img.config import Params
@@ -50,6 +51,13 @@ def example_graph(model: SceneToImage, data_url: str) -> SceneGraph:
     rels = [(s, v.pred_idx_to_name[p], o) for s, p, o in rec.triples.tolist() if p != 0]
     return SceneGraph(objects[: model.max_objects - 1],
                       [r for r in rels if max(r[0], r[2]) < model.max_objects - 1])
+
+
+def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """Scene graphs (JSON strings) and an optional seed in; images and layouts out."""
+    inputs = Schema([ColSpec(DataType.string, "scene_graph"),
+                     ColSpec(DataType.long, "seed", required=False)])
+    return ModelSignature(inputs, infer_signature(example, output).outputs)
 
 
 def register(
@@ -96,7 +104,7 @@ def register(
                 python_model=SceneGraphToImageModel(),
                 artifacts={"layout_model": str(layout_model), "image_model": str(image_model),
                            "attribute_stats": str(stats_path)},
-                signature=infer_signature(example, output),
+                signature=model_signature(example, output),
                 input_example=example,
                 pip_requirements=[f"scene2img=={__version__}", "torch==2.14.1",
                                   "torchvision==0.29.1", "mlflow==3.17.2", "pillow", "pandas"],

@@ -155,19 +155,9 @@ def up(cfg: StackConfig, timeout: float = 60.0) -> dict:
     try:
         _wait(lambda: _s3_ready(cfg), "SeaweedFS S3", timeout, logs / "seaweedfs.log", weed)
         backend = cfg.backend_store_uri or f"sqlite:///{(cfg.dir / 'mlflow.db').resolve()}"
-        mlflow_env = {**env, "MLFLOW_S3_ENDPOINT_URL": cfg.s3_endpoint,
-                      "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-        server = _start([
-            _bin("mlflow"), "server", "--backend-store-uri", backend,
-            "--artifacts-destination", "s3://mlflow-artifacts", "--host", cfg.host,
-            "--port", str(cfg.mlflow_port), "--workers", "1",
-        ], logs / "mlflow.log", mlflow_env)
-        _wait(lambda: _http_ok(f"{cfg.tracking_uri}/health"), "mlflow server", timeout,
-              logs / "mlflow.log", server)
+        server = _start_mlflow(cfg, backend, env, timeout)
     except BaseException:
-        for proc in (weed, locals().get("server")):
-            if proc is not None:
-                _kill(proc.pid)
+        _kill(weed.pid)
         raise
     state = {"running": True, "pids": {"seaweedfs": weed.pid, "mlflow": server.pid},
              "s3_endpoint": cfg.s3_endpoint, "tracking_uri": cfg.tracking_uri,
@@ -175,6 +165,43 @@ def up(cfg: StackConfig, timeout: float = 60.0) -> dict:
              "config": {k: str(v) for k, v in asdict(cfg).items()}}
     (cfg.dir / "state.json").write_text(json.dumps(state, indent=2))
     return state
+
+
+def _start_mlflow(cfg: StackConfig, backend: str, env: dict[str, str],
+                  timeout: float) -> subprocess.Popen:
+    log_file = cfg.dir / "logs" / "mlflow.log"
+    mlflow_env = {**env, "MLFLOW_S3_ENDPOINT_URL": cfg.s3_endpoint,
+                  "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = _start([
+        _bin("mlflow"), "server", "--backend-store-uri", backend,
+        "--artifacts-destination", "s3://mlflow-artifacts", "--host", cfg.host,
+        "--port", str(cfg.mlflow_port), "--workers", "1",
+    ], log_file, mlflow_env)
+    try:
+        _wait(lambda: _http_ok(f"{cfg.tracking_uri}/health"), "mlflow server", timeout, log_file,
+              server)
+    except BaseException:
+        _kill(server.pid)
+        raise
+    return server
+
+
+def stop_tracking_server(cfg: StackConfig) -> None:
+    """Stop only the tracking server (S3 stays up), e.g. for maintenance or a fault drill."""
+    state = json.loads((cfg.dir / "state.json").read_text())
+    _kill(state["pids"]["mlflow"])
+
+
+def start_tracking_server(cfg: StackConfig, timeout: float = 60.0) -> None:
+    """Start the tracking server again on the same port and backend store."""
+    path = cfg.dir / "state.json"
+    state = json.loads(path.read_text())
+    if _alive(state["pids"]["mlflow"]):
+        return
+    key, secret = credentials()
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    state["pids"]["mlflow"] = _start_mlflow(cfg, state["backend_store_uri"], env, timeout).pid
+    path.write_text(json.dumps(state, indent=2))
 
 
 def configure_dvc_remote(cfg: StackConfig, repo: Path, prefix: str = "scene2img") -> None:

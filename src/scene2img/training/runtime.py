@@ -36,10 +36,19 @@ def seed_everything(seed: int) -> None:
 
 
 def mlflow_logger(tracking: TrackingParams, run_name: str, tags: dict[str, str] | None = None,
-                  run_id: str | None = None) -> MLFlowLogger:
-    """Lightning's MLflow logger on the configured tracking URI (no model logging here)."""
-    return MLFlowLogger(experiment_name=tracking.experiment, run_name=run_name,
-                        tracking_uri=tracking.uri, tags=tags, log_model=False, run_id=run_id)
+                  run_id: str | None = None, spool_dir: Path | None = None) -> MLFlowLogger:
+    """Lightning's MLflow logger on the configured tracking URI (no model logging here).
+
+    With `spool_dir`, calls that fail while the tracking server is away are kept there and
+    sent when it is back (`training.resilient_logging`): training does not stop for it.
+    """
+    kwargs = dict(experiment_name=tracking.experiment, run_name=run_name,
+                  tracking_uri=tracking.uri, tags=tags, log_model=False, run_id=run_id)
+    if spool_dir is None:
+        return MLFlowLogger(**kwargs)
+    from scene2img.training.resilient_logging import SpoolingMLFlowLogger
+
+    return SpoolingMLFlowLogger(**kwargs, spool_dir=spool_dir)
 
 
 def build_trainer(

@@ -1,0 +1,211 @@
+"""Stage `train_image`: a processed dataset -> the image GAN (layout + attributes -> image).
+
+Writes into `out_dir`:
+
+    image_model.pt      the EMA generator (state dict + config + vocab; weights_only-safe)
+    metrics.json        final training losses and throughput (for DVC)
+    checkpoints/        Lightning checkpoints; `last.ckpt` is what `resume=True` continues from
+    mlflow_run_id       the MLflow run, continued on resume
+
+Every run is an MLflow run: params, losses, and image grids (layout | real | EMA generated). The
+image size is the data's. `train_image.max_steps` counts iterations (one D and one G update);
+Lightning's `global_step` and `trainer.checkpoint_every_n_steps` count optimiser steps (two per
+iteration).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_only
+from torch import nn
+
+from scene2img.config import ImageGeneratorParams, Params
+from scene2img.data.vocab import Vocab
+from scene2img.errors import ModelError
+from scene2img.files import atomic_write_bytes, atomic_write_json
+from scene2img.tracking.lineage import lineage_tags
+from scene2img.training.image_module import ImageGANModule, build_discriminator, build_generator
+from scene2img.training.runtime import (
+    build_trainer,
+    load_export,
+    mlflow_logger,
+    resume_checkpoint,
+    save_export,
+    seed_everything,
+)
+from scene2img.training.sampling import DataPosition, ResumableDataModule
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MODEL_FILE", "TrainImageResult", "load_generator", "train_image"]
+
+MODEL_FILE = "image_model.pt"
+METRICS_FILE = "metrics.json"
+RUN_ID_FILE = "mlflow_run_id"
+EXPORT_KIND = "image"
+
+
+@dataclass
+class TrainImageResult:
+    out_dir: Path
+    model_path: Path
+    metrics_path: Path
+    metrics: dict[str, float]  # final train/* losses, steps, images per second
+    run_id: str | None
+
+
+_NUMPY_ARRAY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype,
+                        type(np.dtype(np.uint32))]
+
+
+def _ddp_strategy(strategy: str) -> str:
+    # Two backward passes per step (D, then G) leave each net unused in the other's pass.
+    if strategy in ("ddp", "ddp_spawn"):
+        return f"{strategy}_find_unused_parameters_true"
+    return strategy
+
+
+class _Throughput(pl.Callback):
+    """Training images per second over the run (first iteration excluded: warm-up)."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.images = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.start is None:
+            self.start = time.perf_counter()
+        else:
+            self.images += len(batch["image"]) * trainer.world_size
+
+    def rate(self) -> float:
+        if self.start is None or not self.images:
+            return 0.0
+        return self.images / (time.perf_counter() - self.start)
+
+
+def train_image(
+    data_url: str | Path,  # processed dataset folder or URL (s3://...)
+    out_dir: str | Path,  # model folder: export, metrics.json, checkpoints
+    params: Params,  # uses train_image, data, trainer, tracking
+    resume: bool | str | Path = False,  # True: out_dir/checkpoints/last.ckpt; or a checkpoint path
+    progress: bool = True,  # Lightning's progress bar
+    callbacks: list[pl.Callback] | None = None,  # extra callbacks (tests)
+    trainer_overrides: dict[str, Any] | None = None,  # extra Trainer arguments (tests)
+) -> TrainImageResult:
+    """Train the layout-to-image GAN and export its EMA generator."""
+    tp = params.train_image
+    out_dir = Path(out_dir)
+    ckpt = resume_checkpoint(out_dir, resume)
+    seed_everything(tp.seed)
+    datamodule = ResumableDataModule(data_url, params.data, tp.batch_size, seed=tp.seed)
+    vocab = datamodule.vocab
+    train = datamodule.dataset("train")
+    if not len(train):
+        raise ModelError(f"{data_url}: the train split is empty; nothing to train on")
+    image_size = int(train[0]["image"].shape[-1])
+    G = build_generator(tp.generator, vocab.num_objects, vocab.num_attributes, image_size, tp.g)
+    D = build_discriminator(vocab.num_objects, vocab.num_attributes, image_size, tp.d)
+    if tp.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    module = ImageGANModule(G, D, tp, vocab.num_objects)
+
+    run_file = out_dir / RUN_ID_FILE
+    run_id = run_file.read_text().strip() if ckpt and run_file.is_file() else None
+    logger = mlflow_logger(params.tracking, run_name="train_image", run_id=run_id,
+                           spool_dir=out_dir / "mlflow_spool",
+                           tags=lineage_tags(params.to_dict(), data_url, stage="train_image"))
+    if rank_zero_only.rank == 0:
+        run_id = logger.run_id
+        atomic_write_bytes(run_file, f"{run_id}\n".encode())
+        if not ckpt:
+            logger.log_hyperparams({
+                "train_image": dataclasses.asdict(tp), "data": dataclasses.asdict(params.data),
+                "trainer": dataclasses.asdict(params.trainer), "data_url": str(data_url),
+                "image_size": image_size,
+                "vocab": {"objects": vocab.num_objects, "attributes": vocab.num_attributes},
+            })
+
+    throughput = _Throughput()
+    overrides: dict[str, Any] = {"strategy": _ddp_strategy(params.trainer.strategy)}
+    on_cpu = params.trainer.accelerator == "cpu" or (
+        params.trainer.accelerator == "auto" and not torch.cuda.is_available())
+    if params.trainer.sync_batchnorm and on_cpu:
+        log.warning("trainer.sync_batchnorm: SyncBatchNorm needs GPUs; on the CPU each DDP "
+                    "process keeps its own batch statistics")
+        overrides["sync_batchnorm"] = False
+    overrides.update(trainer_overrides or {})
+    trainer = build_trainer(
+        params.trainer, out_dir, max_steps=2 * tp.max_steps, logger=logger,
+        callbacks=[DataPosition(), throughput, *(callbacks or [])],
+        use_distributed_sampler=False,  # ResumableBatchSampler splits batches across ranks
+        enable_progress_bar=progress,
+        limit_val_batches=0,
+        **overrides,
+    )
+    log.info("training the %s image GAN (%d px) on %s for %d iterations", tp.generator,
+             image_size, data_url, tp.max_steps)
+    # Checkpoints load with weights_only=True; DataPosition stores numpy's RNG state (arrays).
+    with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS), warnings.catch_warnings():
+        # expected here: the EMA generator stays in eval mode; checkpoints are post-update
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode")
+        warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+    metrics.update({"iterations": int(trainer.global_step // 2),
+                    "train_images_per_s": round(throughput.rate(), 3)})
+    model_path, metrics_path = out_dir / MODEL_FILE, out_dir / METRICS_FILE
+    if trainer.is_global_zero:
+        export_generator(model_path, module.G_ema, tp.generator, image_size, tp.g, vocab,
+                         max_objects=params.data.max_objects,
+                         extra={"params": dataclasses.asdict(tp), "metrics": metrics,
+                                "mlflow_run_id": run_id, "data": str(data_url)})
+        atomic_write_json(metrics_path, metrics)
+        log.info("image GAN: %d iterations -> %s", metrics["iterations"], model_path)
+    return TrainImageResult(out_dir, model_path, metrics_path, metrics, run_id)
+
+
+# --------------------------------------------------------------------------------------------
+# export and load
+
+
+def export_generator(path: Path, G: nn.Module, kind: str, image_size: int,
+                     g: ImageGeneratorParams, vocab: Vocab, max_objects: int,
+                     extra: dict | None = None) -> Path:
+    """The generator as a weights_only-safe export (`runtime.save_export`, kind "image")."""
+    config = {"generator": kind, "image_size": image_size, "num_classes": vocab.num_objects,
+              "num_attributes": vocab.num_attributes, "max_objects": max_objects,
+              "g": dataclasses.asdict(g)}
+    state = {k: v.contiguous() for k, v in G.state_dict().items()}
+    return save_export(path, EXPORT_KIND, state, config, vocab, extra)
+
+
+def load_generator(path: str | Path) -> tuple[nn.Module, Vocab, dict]:
+    """An exported image generator, in eval mode: `(generator, vocab, config)`.
+
+    Example:
+        >>> G, vocab, config = load_generator("models/image/image_model.pt")  # doctest: +SKIP
+        >>> z_img, z_obj = G.sample_latents(1, config["max_objects"])  # doctest: +SKIP
+    """
+    payload = load_export(path, EXPORT_KIND)
+    config = payload["config"]
+    vocab = Vocab.from_json(payload["vocab"], where=str(path))
+    try:
+        G = build_generator(config["generator"], config["num_classes"], config["num_attributes"],
+                            config["image_size"], ImageGeneratorParams(**config["g"]))
+        G.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ModelError(f"{path}: image model does not match this code ({exc}); re-export it") \
+            from None
+    return G.eval(), vocab, config

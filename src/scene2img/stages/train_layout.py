@@ -1,0 +1,126 @@
+"""Stage `train_layout`: a processed dataset -> the layout model (scene graph -> boxes + masks).
+
+Writes into `out_dir`:
+
+    layout_model.pt     the exported model (state dict + config + vocab; weights_only-safe)
+    metrics.json        final val / test metrics and the class-mean-box baseline (for DVC)
+    checkpoints/        Lightning checkpoints; `last.ckpt` is what `resume=True` continues from
+    mlflow_run_id       the MLflow run, continued on resume
+
+Every run is an MLflow run (params, losses, validation metrics, layout drawings) on the configured
+tracking URI. On the CPU the same seed gives the same model, and a resumed run continues exactly
+where the interrupted one stopped (see `scene2img.training.sampling`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_only
+
+from scene2img.config import Params
+from scene2img.files import atomic_write_bytes, atomic_write_json
+from scene2img.tracking.lineage import lineage_tags
+from scene2img.training.layout_export import (
+    export_layout_model,
+    load_layout_model,
+    predict_layout,
+    prepare_graph,
+)
+from scene2img.training.layout_module import LayoutModule
+from scene2img.training.metrics import class_mean_boxes, class_mean_metrics
+from scene2img.training.runtime import (
+    build_trainer,
+    mlflow_logger,
+    resume_checkpoint,
+    seed_everything,
+)
+from scene2img.training.sampling import DataPosition, ResumableDataModule
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MODEL_FILE", "TrainLayoutResult", "load_layout_model", "predict_layout",
+           "prepare_graph", "train_layout"]
+
+MODEL_FILE = "layout_model.pt"
+METRICS_FILE = "metrics.json"
+RUN_ID_FILE = "mlflow_run_id"
+
+
+@dataclass
+class TrainLayoutResult:
+    out_dir: Path
+    model_path: Path
+    metrics_path: Path
+    metrics: dict[str, float]  # final val/*, test/*, baseline/* figures
+    run_id: str | None  # the MLflow run
+
+
+def train_layout(
+    data_url: str | Path,  # processed dataset folder or URL (s3://...)
+    out_dir: str | Path,  # model folder: export, metrics.json, checkpoints
+    params: Params,  # uses train_layout, data, trainer, tracking
+    resume: bool | str | Path = False,  # True: out_dir/checkpoints/last.ckpt; or a checkpoint path
+    progress: bool = True,  # Lightning's progress bar
+    callbacks: list[pl.Callback] | None = None,  # extra callbacks (tests)
+    trainer_overrides: dict[str, Any] | None = None,  # extra Trainer arguments (tests)
+) -> TrainLayoutResult:
+    """Train the layout model, evaluate it and the class-mean baseline, export it."""
+    tp = params.train_layout
+    out_dir = Path(out_dir)
+    ckpt = resume_checkpoint(out_dir, resume)
+    seed_everything(tp.seed)
+    datamodule = ResumableDataModule(data_url, params.data, tp.batch_size, seed=tp.seed)
+    vocab = datamodule.vocab
+    module = LayoutModule(tp, vocab)
+
+    run_file = out_dir / RUN_ID_FILE
+    run_id = run_file.read_text().strip() if ckpt and run_file.is_file() else None
+    logger = mlflow_logger(params.tracking, run_name="train_layout", run_id=run_id,
+                           spool_dir=out_dir / "mlflow_spool",
+                           tags=lineage_tags(params.to_dict(), data_url, stage="train_layout"))
+    if rank_zero_only.rank == 0:
+        run_id = logger.run_id
+        atomic_write_bytes(run_file, f"{run_id}\n".encode())
+        if not ckpt:
+            logger.log_hyperparams({
+                "train_layout": dataclasses.asdict(tp), "data": dataclasses.asdict(params.data),
+                "trainer": dataclasses.asdict(params.trainer), "data_url": str(data_url),
+                "vocab": {"objects": vocab.num_objects, "predicates": vocab.num_predicates,
+                          "attributes": vocab.num_attributes},
+            })
+
+    trainer = build_trainer(
+        params.trainer, out_dir, max_steps=tp.max_steps, logger=logger,
+        callbacks=[DataPosition(), *(callbacks or [])],
+        val_check_interval=tp.val_every_n_steps,
+        use_distributed_sampler=False,  # ResumableBatchSampler splits batches across ranks
+        enable_progress_bar=progress,
+        **(trainer_overrides or {}),
+    )
+    log.info("training the layout model on %s for %d steps", data_url, tp.max_steps)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+    test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+
+    means = class_mean_boxes(datamodule.dataset("train"))
+    baseline = {f"baseline/{split}/{k}": v for split in ("val", "test")
+                for k, v in class_mean_metrics(means, datamodule.dataset(split)).items()}
+    metrics = {**{k: float(v) for k, v in {**val, **test}.items()}, **baseline,
+               "steps": int(trainer.global_step)}
+    model_path, metrics_path = out_dir / MODEL_FILE, out_dir / METRICS_FILE
+    if trainer.is_global_zero:
+        logger.log_metrics(baseline, step=trainer.global_step)
+        export_layout_model(model_path, module.model, vocab, params.data.max_objects,
+                            extra={"params": dataclasses.asdict(tp), "metrics": metrics,
+                                   "mlflow_run_id": run_id, "data": str(data_url)})
+        atomic_write_json(metrics_path, metrics)
+        log.info("layout model: val R@0.5 %.3f (class-mean baseline %.3f) -> %s",
+                 metrics.get("val/recall_at_0.5", float("nan")),
+                 baseline["baseline/val/recall_at_0.5"], model_path)
+    return TrainLayoutResult(out_dir, model_path, metrics_path, metrics, run_id)
