@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# The main job on the embedded default: DVC runs the stages of dvc.yaml with the CLI on PATH.
+# The main job on the embedded default: the whole retraining DAG with the KFP local runner on
+# the toy world (MLflow in a local SQLite file), ending in a registered model.
 run: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro stats
-	$(BIN)/scene2img data summary data/processed/toyworld-vg
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/scene2img pipeline run --local
 
 repro: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
