@@ -158,6 +158,146 @@ class EvaluateParams:
     seed: int
 
 
+# --------------------------------------------------------------------------------------------
+# train_layout
+
+
+@dataclass
+class TrainLayoutParams:
+    """The layout model (scene graph -> boxes + masks) and its training (sg2im defaults)."""
+
+    seed: int
+    batch_size: int  # per device
+    max_steps: int  # optimiser steps (= training batches)
+    lr: float  # Adam, layout model
+    d_lr: float  # Adam, layout discriminator
+    betas: list[float]  # Adam (beta1, beta2)
+    embed_dim: int  # object / predicate / attribute embeddings
+    gconv_dim: int
+    gconv_hidden: int
+    gconv_layers: int
+    gconv_pooling: str  # avg | sum
+    box_hidden: int  # box MLP: gconv_dim -> box_hidden -> 4
+    mask_size: int  # M: must equal the dataset's preprocess.mask_size
+    mask_dim: int  # mask head channels
+    mask_norm: str  # batch | instance | none
+    d_dim: int  # layout discriminator width
+    box_loss: str  # mse | l1
+    box_loss_weight: float
+    mask_loss_weight: float  # applied only where the source has masks
+    adv_loss_weight: float  # 0: no layout discriminator
+    val_every_n_steps: int
+    layout_images: int  # validation layouts drawn to MLflow
+
+
+# --------------------------------------------------------------------------------------------
+# pipeline (the Kubeflow DAG; scene2img.pipeline)
+
+
+@dataclass
+class IngestParams:
+    """Where the pipeline's raw dataset comes from: a DVC data registry, or the toy world.
+
+    Its raw format is `preprocess.source`.
+    """
+
+    source: str  # toyworld (generated, offline) | dvc (a DVC-tracked folder at a git revision)
+    repo: str | None  # dvc: git URL (or path) of the repo that tracks the raw dataset
+    path: str  # dvc: the DVC-tracked folder inside that repo
+    rev: str | None  # dvc: the data version, a git tag or commit (None: the default branch)
+    remote: str | None  # dvc: DVC remote name (None: the repo's default remote)
+
+
+@dataclass
+class TrainJobParams:
+    """Multi-node training as a Kubeflow Trainer v2 `TrainJob` (used when `train_nodes` > 1)."""
+
+    runtime: str  # ClusterTrainingRuntime name
+    namespace: str  # where the TrainJob is created
+    timeout_s: int  # give up waiting after this long
+    poll_s: int  # status poll interval
+
+
+@dataclass
+class PipelineParams:
+    name: str  # the KFP pipeline name
+    image: str  # the image every component runs in (infra/docker/)
+    ingest: IngestParams
+    gpu_type: str  # accelerator resource name
+    gpus: int  # GPUs per training node
+    cpu_request: str  # per training node
+    memory_request: str  # per training node
+    shm_size: str  # /dev/shm (a memory-backed emptyDir) for DataLoader workers
+    node_selector: dict[str, str]  # GPU node pool labels
+    tolerations: list[dict[str, Any]]  # GPU node pool taints tolerated
+    train_nodes: int  # > 1: train through a Kubeflow Trainer TrainJob
+    trainjob: TrainJobParams
+    retries: int  # on the steps that can fail transiently (I/O, registry)
+    retry_backoff: str  # first backoff, e.g. "30s"
+    caching: dict[str, bool]  # per task
+    gate: dict[str, float]  # evaluate -> register: metric name -> upper bound ({} = finite only)
+    secrets: dict[str, str]  # Kubernetes Secret names: s3, mlflow
+    local_root: str  # the local runner's outputs and cache
+
+
+# --------------------------------------------------------------------------------------------
+# train_image (LostGAN-v2 / AttrLostGAN)
+
+
+@dataclass
+class ImageGeneratorParams:
+    ch: int  # base width; LostGAN-v2: 64 (128 px: 1024, 1024, 512, 256, 128, 64)
+    z_img: int  # image latent
+    z_obj: int  # per-object latent
+    class_dim: int  # class embedding
+    attr_dim: int  # attribute embedding (AttrLostGAN); used when the vocab has attributes
+    mask_size: int  # regressed masks, M x M in box coordinates
+    gt_masks: bool  # feed the data's masks where the dataset has them
+
+
+@dataclass
+class ImageDiscriminatorParams:
+    ch: int  # base width; LostGAN: 64
+    crop: int  # object crops are P x P
+    small_object: float  # both box sides below this fraction: cut from the full-resolution level
+
+
+@dataclass
+class TrainImageParams:
+    generator: str  # lostgan | crn (sg2im's cascaded refinement network); image size: the data's
+    g: ImageGeneratorParams
+    d: ImageDiscriminatorParams
+    batch_size: int  # per device
+    max_steps: int  # iterations (one D and one G update each)
+    lr_g: float
+    lr_d: float
+    betas: list[float]
+    w_image: float  # hinge-loss weights
+    w_object: float
+    w_attribute: float
+    matching_aware: bool  # real images with shuffled attributes count as fake for D
+    ema_decay: float
+    grid_every_n_steps: int  # MLflow image grid (layout | real | EMA generated)
+    grid_images: int
+    channels_last: bool
+    fused_adam: bool
+    seed: int
+
+
+@dataclass
+class RegisterParams:
+    """The end-to-end registered model and the metric its promotion gate compares."""
+
+    name: str  # registered model name
+    gate_metric: str  # lower is better; named with the protocol (fid -> fid_<backbone>_<split>)
+    gate_mode: str  # gt-layout | pred-layout: the end-to-end model is judged on pred-layout
+
+
+@dataclass
+class PromoteParams:
+    margin: float  # the candidate's gate metric must be lower than the champion's by this
+
+
 @dataclass
 class Params:
     toyworld: ToyworldParams
@@ -165,7 +305,12 @@ class Params:
     data: DataParams
     tracking: TrackingParams
     trainer: TrainerParams
+    train_layout: TrainLayoutParams
+    train_image: TrainImageParams
     evaluate: EvaluateParams
+    pipeline: PipelineParams
+    register: RegisterParams
+    promote: PromoteParams
     extra: dict[str, Any] = field(default_factory=dict)  # sections not typed yet, kept verbatim
 
     def to_dict(self) -> dict[str, Any]:

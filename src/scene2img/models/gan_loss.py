@@ -46,6 +46,11 @@ def mismatched_attributes(batch: dict[str, torch.Tensor],
     return out
 
 
+def _has_attributes(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """[N] bool over the real objects (D's object order): the ones with at least one attribute."""
+    return batch["attributes"][real_objects(batch["objects"], batch["obj_valid"])].sum(1) > 0
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema = decay * ema + (1 - decay) * model for parameters; buffers are copied."""
@@ -80,22 +85,32 @@ class LayoutGANLoss:
         return (G or self.G)(batch["objects"], batch["boxes"], batch["obj_valid"],
                              batch["attributes"], z_img, z_obj, masks)
 
-    def _scores(self, images, batch, mismatched=None):
+    def _scores(self, images, batch):
         return self.D(images, batch["objects"], batch["boxes"], batch["obj_valid"],
-                      batch["attributes"], mismatched)
+                      batch["attributes"])
 
     def d_loss(self, batch: dict[str, torch.Tensor], fake: torch.Tensor,
                generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
-        mismatched = mismatched_attributes(batch, generator) if self.matching_aware else None
-        real = self._scores(batch["image"], batch, mismatched)
-        fake = self._scores(fake.detach(), batch)
+        # Real and fake go through D as one batch of 2B: one pass over D's weights.
+        keys = ("objects", "boxes", "obj_valid", "attributes")
+        both = {k: torch.cat([batch[k], batch[k]]) for k in keys}
+        mismatched = None
+        if self.matching_aware:
+            mismatched = torch.cat([mismatched_attributes(batch, generator), batch["attributes"]])
+        images = torch.cat([batch["image"].to(fake.dtype), fake.detach()])
+        scores = self.D(images, both["objects"], both["boxes"], both["obj_valid"],
+                        both["attributes"], mismatched)
+        b = len(fake)
+        n = int(real_objects(batch["objects"], batch["obj_valid"]).sum())  # real objects per half
+        real = {k: v[:b] if k == "image" else v[:n] for k, v in scores.items() if v is not None}
+        fake = {k: v[b:] if k == "image" else v[n:] for k, v in scores.items() if v is not None}
         stats = {
             "d_image": hinge_real(real["image"]) + hinge_fake(fake["image"]),
             "d_object": hinge_real(real["object"]) + hinge_fake(fake["object"]),
         }
         loss = self.w_image * stats["d_image"] + self.w_object * stats["d_object"]
-        if real["attribute"] is not None:
-            has = batch["attributes"][real_objects(batch["objects"], batch["obj_valid"])].sum(1) > 0
+        if "attribute" in real:
+            has = _has_attributes(batch)
             d_attr = hinge_real(real["attribute"][has]) + hinge_fake(fake["attribute"][has])
             if mismatched is not None:
                 d_attr = d_attr + hinge_fake(real["mismatched"][has])
@@ -111,7 +126,7 @@ class LayoutGANLoss:
         stats = {"g_image": -mean_score(scores["image"]), "g_object": -mean_score(scores["object"])}
         loss = self.w_image * stats["g_image"] + self.w_object * stats["g_object"]
         if scores["attribute"] is not None:
-            has = batch["attributes"][real_objects(batch["objects"], batch["obj_valid"])].sum(1) > 0
+            has = _has_attributes(batch)
             stats["g_attribute"] = -mean_score(scores["attribute"][has])
             loss = loss + self.w_attribute * stats["g_attribute"]
         stats["g_loss"] = loss

@@ -17,12 +17,10 @@ regressed ones where the caller passes them.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm
 
 from scene2img.models.norm import ISLANorm
 
@@ -118,7 +116,7 @@ class ObjectStyle(nn.Module):
 class MaskRegression(nn.Module):
     """Style -> M x M mask in box coordinates, values in (0, 1) (LostGAN's mask regression)."""
 
-    def __init__(self, style_dim: int, mask_size: int, width: int = 128) -> None:
+    def __init__(self, style_dim: int, mask_size: int, width: int) -> None:
         super().__init__()
         self.width = width
         self.fc = sn(nn.Linear(style_dim, width * 4 * 4))
@@ -132,13 +130,17 @@ class MaskRegression(nn.Module):
         self.convs = nn.Sequential(*layers)
         self.mask_size = mask_size
 
-    def forward(self, style: torch.Tensor) -> torch.Tensor:
+    def forward(self, style: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """style [B, O, D], real [B, O] bool -> masks [B, O, M, M] (zero for the others)."""
         b, o, _ = style.shape
-        x = self.fc(style.reshape(b * o, -1)).reshape(b * o, self.width, 4, 4)
-        x = self.convs(x)  # [B*O, 1, m, m]
+        n = int(real.sum())
+        x = self.fc(style[real]).reshape(n, self.width, 4, 4)  # only the drawn objects
+        x = self.convs(x)  # [N, 1, m, m]
         if x.shape[-1] != self.mask_size:
             x = F.interpolate(x, size=self.mask_size, mode="bilinear", align_corners=False)
-        return torch.sigmoid(x.float()).reshape(b, o, self.mask_size, self.mask_size)
+        masks = style.new_zeros(b, o, self.mask_size, self.mask_size, dtype=torch.float32)
+        masks[real] = torch.sigmoid(x.float())[:, 0]
+        return masks
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,7 +213,7 @@ class LostGANGenerator(nn.Module):
         chans = widths(image_size, ch)
         self.style = ObjectStyle(num_classes, num_attributes, z_obj, class_dim, attr_dim)
         d = self.style.dim
-        self.mask_regress = MaskRegression(d, mask_size)
+        self.mask_regress = MaskRegression(d, mask_size, width=2 * ch)  # LostGAN: 128
         self.fc = sn(nn.Linear(z_img, 4 * 4 * chans[0]))
         self.blocks = nn.ModuleList(UpBlock(a, b, d) for a, b in zip(chans[:-1], chans[1:],
                                                                         strict=True))
@@ -228,18 +230,18 @@ class LostGANGenerator(nn.Module):
         device: torch.device | str | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Standard normal latents: z_img [B, Zi], z_obj [B, O, Zo]."""
-        device = device if device is not None else self.fc.weight_orig.device
+        device = device if device is not None else self.fc.bias.device
         z_img = torch.randn(batch, self.z_img_dim, generator=generator, device=device)
         z_obj = torch.randn(batch, objects, self.z_obj_dim, generator=generator, device=device)
         return z_img, z_obj
 
     def layout(self, objects, boxes, obj_valid, attributes, z_obj, masks=None):
         """Per-object style [B, O, D] and masks on the image grid [B, O, S, S]."""
-        real = real_objects(objects, obj_valid).float()[:, :, None, None]  # [B, O, 1, 1]
+        real = real_objects(objects, obj_valid)  # [B, O]
         style = self.style(objects, attributes, z_obj)
         if masks is None:
-            masks = self.mask_regress(style)  # [B, O, M, M]
-        grid = masks_to_grid(masks, boxes, self.image_size) * real  # [B, O, S, S]
+            masks = self.mask_regress(style, real)  # [B, O, M, M]
+        grid = masks_to_grid(masks, boxes, self.image_size) * real.float()[:, :, None, None]
         return style, grid
 
     def forward(
@@ -273,7 +275,3 @@ class LostGANGenerator(nn.Module):
                                   align_corners=False)
             return image, final
         return image
-
-
-def num_blocks(image_size: int) -> int:
-    return int(math.log2(image_size // 4))

@@ -2,8 +2,8 @@
 
 A scene graph batch is padded: objects `[B, O, D]` with a validity mask `obj_valid [B, O]`, and
 triples `[B, T, 3]` (subject position, predicate index, object position) with `triple_valid [B, T]`.
-Padding never reaches a valid output: padded triples are weighted 0 when pooling, and padded objects
-and predicates come out as zeros.
+Padding never reaches a valid output: the MLPs run on the valid triples and objects only (packed),
+and padded objects and predicates come out as zeros.
 
 One layer updates every (subject, predicate, object) triple with an MLP on the concatenation of the
 three vectors; the predicate's new vector is read off directly, while each object pools (averages)
@@ -30,11 +30,6 @@ def mlp(
         if final_relu or i < len(dims) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-def _gather(vecs: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """vecs [B, O, D], idx [B, T] -> [B, T, D]: vecs[b, idx[b, t]]."""
-    return vecs.gather(1, idx.unsqueeze(-1).expand(-1, -1, vecs.shape[-1]))
 
 
 class GraphTripleConv(nn.Module):
@@ -67,26 +62,31 @@ class GraphTripleConv(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """New object vectors [B, O, D_out] and predicate vectors [B, T, D_out]."""
         b, o, _ = obj.shape
-        s_idx, o_idx = triples[..., 0], triples[..., 2]  # [B, T]
-        w = triple_valid.to(obj.dtype).unsqueeze(-1)  # [B, T, 1]
+        t = triples.shape[1]
+        # Work on the valid triples only: [N_t] flat positions of their subjects and objects.
+        batch_idx = torch.arange(b, device=obj.device)[:, None].expand(b, t)[triple_valid]  # [N_t]
+        s_flat = batch_idx * o + triples[..., 0][triple_valid]  # [N_t] into [B * O]
+        o_flat = batch_idx * o + triples[..., 2][triple_valid]  # [N_t]
+        flat = obj.reshape(b * o, -1)  # [B * O, D_in]
 
         # Update each triple.
-        t_vecs = torch.cat([_gather(obj, s_idx), pred, _gather(obj, o_idx)], dim=-1)  # [B, T, 3D]
-        t_out = self.net1(t_vecs)  # [B, T, 2H + D_out]
+        t_vecs = torch.cat([flat[s_flat], pred[triple_valid], flat[o_flat]], dim=-1)  # [N_t, 3D]
+        t_out = self.net1(t_vecs)  # [N_t, 2H + D_out]
         new_s, new_p, new_o = t_out.split([self.hidden, self.dim_out, self.hidden], dim=-1)
 
-        # Pool the candidates each object received as a subject or as an object (valid triples only).
-        h = self.hidden
-        pooled = obj.new_zeros(b, o, h)  # [B, O, H]
-        pooled = pooled.scatter_add(1, s_idx.unsqueeze(-1).expand(-1, -1, h), new_s * w)
-        pooled = pooled.scatter_add(1, o_idx.unsqueeze(-1).expand(-1, -1, h), new_o * w)
+        # Pool the candidates each object received as a subject or as an object.
+        pooled = obj.new_zeros(b * o, self.hidden).index_add(0, s_flat, new_s) \
+            .index_add(0, o_flat, new_o)  # [B * O, H]
         if self.pooling == "avg":
-            counts = obj.new_zeros(b, o)  # [B, O] valid triples touching each object
-            counts = counts.scatter_add(1, s_idx, w[..., 0]).scatter_add(1, o_idx, w[..., 0])
+            ones = obj.new_ones(s_flat.shape[0])
+            counts = obj.new_zeros(b * o).index_add(0, s_flat, ones).index_add(0, o_flat, ones)
             pooled = pooled / counts.clamp(min=1.0).unsqueeze(-1)
 
-        new_obj = self.net2(pooled) * obj_valid.to(obj.dtype).unsqueeze(-1)  # [B, O, D_out]
-        return new_obj, new_p * w
+        # New object vectors for the valid objects; padding stays zero.
+        new_obj = obj.new_zeros(b, o, self.dim_out).index_put(
+            (obj_valid,), self.net2(pooled.reshape(b, o, -1)[obj_valid]))  # [B, O, D_out]
+        new_pred = obj.new_zeros(b, t, self.dim_out).index_put((triple_valid,), new_p)
+        return new_obj, new_pred  # [B, O, D_out], [B, T, D_out]
 
 
 class GraphTripleConvNet(nn.Module):

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from scene2img.errors import ConfigError
 from scene2img.models.graph import GraphTripleConvNet, mlp
 
 __all__ = [
@@ -299,7 +300,7 @@ class LayoutLoss:
                                                batch["triple_valid"], batch.get("attributes"))
         masks = torch.sigmoid(mask_logits) * valid[..., None, None].to(mask_logits.dtype)
         if mask_logits.shape != batch["masks"].shape:
-            raise ValueError(f"predicted masks {tuple(mask_logits.shape)} vs data masks "
+            raise ConfigError(f"predicted masks {tuple(mask_logits.shape)} vs data masks "
                              f"{tuple(batch['masks'].shape)}: set train_layout.mask_size to the "
                              "dataset's preprocess.mask_size")
         terms = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils import spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm
 
 
 def spread(values: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -46,6 +46,6 @@ class ISLANorm(nn.Module):
         masks: torch.Tensor,  # [B, O, H, W] object masks at this resolution (0 for padding)
     ) -> torch.Tensor:
         x = self.bn(x)
-        gamma = spread(self.gamma(style), masks).to(x.dtype)  # [B, C, H, W]
-        beta = spread(self.beta(style), masks).to(x.dtype)
-        return x * (1.0 + gamma) + beta
+        both = torch.cat([self.gamma(style), self.beta(style)], dim=-1)  # [B, O, 2C]
+        gamma, beta = spread(both, masks).to(x.dtype).chunk(2, dim=1)  # one pass for both
+        return torch.addcmul(x + beta, x, gamma)  # x * (1 + gamma) + beta, [B, C, H, W]

@@ -1,8 +1,9 @@
 """Layout metrics (as sg2im reports them) and the class-mean-box baseline.
 
 Protocol: every valid object except `__image__` (whose box is the whole image) counts once.
-`box_iou` is the mean IoU of predicted against ground-truth boxes, `recall@0.3` / `recall@0.5`
-the fraction of objects whose IoU reaches 0.3 / 0.5, and `mask_iou` the mean IoU of the predicted
+`box_iou` is the mean IoU of predicted against ground-truth boxes, `recall_at_0.3` /
+`recall_at_0.5` (sg2im's R@0.3 / R@0.5; MLflow names allow no "@") the fraction of objects whose
+IoU reaches 0.3 / 0.5, and `mask_iou` the mean IoU of the predicted
 mask (thresholded at 0.5) against the ground-truth mask, both in box coordinates, on images whose
 source has masks.
 
@@ -12,7 +13,7 @@ Example:
     >>> boxes = torch.tensor([[[0.1, 0.1, 0.5, 0.5], [0.0, 0.0, 1.0, 1.0]]])
     >>> m.update(boxes, boxes, torch.tensor([[3, 0]]), torch.tensor([[True, True]]))
     >>> {k: round(float(v), 3) for k, v in m.compute().items()}
-    {'box_iou': 1.0, 'recall@0.3': 1.0, 'recall@0.5': 1.0}
+    {'box_iou': 1.0, 'recall_at_0.3': 1.0, 'recall_at_0.5': 1.0}
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class LayoutMetrics(Metric):
         n = self.boxes.clamp(min=1).double()
         out = {"box_iou": (self.iou_sum / n).float()}
         for t, hits in zip(RECALL_THRESHOLDS, self.hits, strict=True):
-            out[f"recall@{t}"] = (hits.double() / n).float()
+            out[f"recall_at_{t}"] = (hits.double() / n).float()
         if self.masks > 0:
             out["mask_iou"] = (self.mask_iou_sum / self.masks.double()).float()
         return out

@@ -28,7 +28,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from scene2img.config import DataParams
 from scene2img.data.dataset import SceneGraphDataModule, SceneGraphDataset
 
-__all__ = ["DataPosition", "FlipView", "ResumableBatchSampler", "ResumableDataModule"]
+__all__ = ["DataPosition", "FlipView", "ResumableBatchSampler", "ResumableDataModule",
+           "ResumableLoader"]
 
 
 class DataPosition(pl.Callback):
@@ -43,13 +44,18 @@ class DataPosition(pl.Callback):
         self.batches += 1
 
     def state_dict(self) -> dict[str, Any]:
+        # Plain containers and tensors only: Lightning loads checkpoints with weights_only=True.
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
         return {"batches": self.batches, "torch_rng": torch.get_rng_state(),
-                "numpy_rng": np.random.get_state(), "python_rng": random.getstate()}
+                "numpy_rng": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                              int(has_gauss), float(gauss)],
+                "python_rng": random.getstate()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.batches = int(state_dict["batches"])
         torch.set_rng_state(state_dict["torch_rng"])
-        np.random.set_state(state_dict["numpy_rng"])
+        name, keys, pos, has_gauss, gauss = state_dict["numpy_rng"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
         random.setstate(state_dict["python_rng"])
 
 
@@ -114,6 +120,16 @@ class FlipView(Dataset):
         return self.base._flipped(item) if flip else item
 
 
+class ResumableLoader(DataLoader):
+    """A `DataLoader` Lightning treats as resumable: its position lives in `DataPosition`."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass
+
+
 class ResumableDataModule(SceneGraphDataModule):
     """`SceneGraphDataModule` whose training loader follows `ResumableBatchSampler`.
 
@@ -139,6 +155,6 @@ class ResumableDataModule(SceneGraphDataModule):
         sampler = ResumableBatchSampler(len(dataset), self.batch_size, self._position(),
                                         seed=self.seed, flip=dataset.flip, rank=rank,
                                         world_size=world)
-        return DataLoader(FlipView(dataset), batch_sampler=sampler,
-                          num_workers=self.params.num_workers,
-                          persistent_workers=self.params.num_workers > 0)
+        return ResumableLoader(FlipView(dataset), batch_sampler=sampler,
+                               num_workers=self.params.num_workers,
+                               persistent_workers=self.params.num_workers > 0)

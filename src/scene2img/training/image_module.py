@@ -1,0 +1,173 @@
+"""The image GAN under Lightning: a thin module around the nets and `LayoutGANLoss`.
+
+Manual optimisation: each training step is one `LayoutGANLoss.step` (G forward, D update, G
+update), then the EMA update. Lightning counts both optimiser steps, so `trainer.global_step` is
+twice the iteration count. The latent generator's state travels in the checkpoint (the data order
+and global RNGs with `training.sampling.DataPosition`), so a resumed CPU run continues exactly as
+an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import default_collate
+
+from scene2img.config import ImageDiscriminatorParams, ImageGeneratorParams, TrainImageParams
+from scene2img.errors import ConfigError
+from scene2img.models.crn import CRNGenerator
+from scene2img.models.discriminator import LostGANDiscriminator
+from scene2img.models.gan_loss import LayoutGANLoss, update_ema
+from scene2img.models.generator import LostGANGenerator, box_masks, masks_to_grid, real_objects
+
+log = logging.getLogger(__name__)
+GENERATORS = {"lostgan": LostGANGenerator, "crn": CRNGenerator}
+
+
+def build_generator(kind: str, num_classes: int, num_attributes: int, image_size: int,
+                    params: ImageGeneratorParams) -> nn.Module:
+    if kind not in GENERATORS:
+        raise ConfigError(f"train_image.generator: unknown {kind!r}; known: {sorted(GENERATORS)}")
+    kwargs = dataclasses.asdict(params)
+    kwargs.pop("gt_masks")  # a data choice, not an architecture one
+    return GENERATORS[kind](num_classes, num_attributes, image_size, **kwargs)
+
+
+def build_discriminator(num_classes: int, num_attributes: int, image_size: int,
+                        params: ImageDiscriminatorParams) -> nn.Module:
+    return LostGANDiscriminator(num_classes, num_attributes, image_size, **dataclasses.asdict(params))
+
+
+# --------------------------------------------------------------------------------------------
+# pictures
+
+
+def class_colours(num_classes: int) -> torch.Tensor:
+    """A fixed colour per class, [K, 3] in [-1, 1] (golden-ratio hues)."""
+    hues = (np.arange(num_classes) * 0.618034) % 1.0
+    rgb = np.stack([np.abs(hues * 6 - 3) - 1, 2 - np.abs(hues * 6 - 2), 2 - np.abs(hues * 6 - 4)],
+                   axis=1).clip(0, 1)
+    return torch.from_numpy(rgb * 1.6 - 0.8).float()
+
+
+def paint_layout(batch: dict[str, torch.Tensor], size: int, num_classes: int) -> torch.Tensor:
+    """Objects painted in class colours over grey, larger boxes first: [B, 3, S, S]."""
+    keep = real_objects(batch["objects"], batch["obj_valid"]).float()[:, :, None, None]
+    if bool(batch["has_masks"].all()):
+        masks = masks_to_grid(batch["masks"], batch["boxes"], size)
+    else:
+        masks = box_masks(batch["boxes"], size)
+    masks = (masks * keep).clamp(0, 1)  # [B, O, S, S]
+    colours = class_colours(num_classes)[batch["objects"].cpu()]  # [B, O, 3]
+    masks = masks.cpu()
+    order = (batch["boxes"][..., 2] * batch["boxes"][..., 3]).cpu().argsort(1, descending=True)
+    canvas = torch.zeros(len(masks), 3, size, size)
+    rows = torch.arange(len(masks))
+    for j in range(masks.shape[1]):
+        k = order[:, j]
+        m = masks[rows, k][:, None]  # [B, 1, S, S]
+        canvas = canvas * (1 - m) + colours[rows, k][:, :, None, None] * m
+    return canvas
+
+
+def image_grid(columns: list[torch.Tensor]) -> np.ndarray:
+    """Columns of [B, 3, S, S] images in [-1, 1] -> one HWC uint8 picture (rows: examples)."""
+    rows = torch.cat([torch.cat(list(col.float().cpu().clamp(-1, 1)), dim=1)
+                      for col in columns], dim=2)  # [3, B*S, C*S]
+    return ((rows.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# the module
+
+
+class ImageGANModule(pl.LightningModule):
+    def __init__(self, G: nn.Module, D: nn.Module, params: TrainImageParams,
+                 num_classes: int) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.G, self.D = G, D
+        self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+        self.params = params
+        self.num_classes = num_classes
+        self.gan = LayoutGANLoss(G, D, params.w_image, params.w_object, params.w_attribute,
+                                 params.matching_aware, params.g.gt_masks,
+                                 backward=self.manual_backward)
+        self.rng = torch.Generator().manual_seed(params.seed)
+        self.grid_batch: dict[str, torch.Tensor] | None = None
+
+    def setup(self, stage: str) -> None:
+        # one latent stream per process (DDP ranks draw different latents)
+        self.rng.manual_seed(self.params.seed + 1000 * self.global_rank)
+
+    def configure_optimizers(self):
+        p = self.params
+        fused = p.fused_adam or None
+        opt_g = torch.optim.Adam(self.G.parameters(), p.lr_g, betas=tuple(p.betas), fused=fused)
+        opt_d = torch.optim.Adam(self.D.parameters(), p.lr_d, betas=tuple(p.betas), fused=fused)
+        return opt_g, opt_d
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        if self.params.channels_last:
+            batch["image"] = batch["image"].contiguous(memory_format=torch.channels_last)
+        if self.grid_batch is None:
+            self.grid_batch = self._pick_grid_batch(batch)
+        opt_g, opt_d = self.optimizers()
+        stats = self.gan.step(batch, opt_g, opt_d, self.rng)
+        update_ema(self.G_ema, self.G, self.params.ema_decay)
+        self.log_dict({f"train/{k}": v for k, v in stats.items()}, prog_bar=False,
+                      batch_size=len(batch["image"]), sync_dist=False)
+        iteration = self.global_step // 2
+        if iteration % self.params.grid_every_n_steps == 0:
+            self.log_grid(iteration)
+
+    def _pick_grid_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        n = self.params.grid_images
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "dataset"):
+            val = dm.dataset("val")
+            if len(val):
+                items = [val[i] for i in range(min(n, len(val)))]
+                return {k: v.to(self.device) for k, v in default_collate(items).items()}
+        return {k: v[:n].clone() for k, v in batch.items()}
+
+    @torch.no_grad()
+    def grid(self) -> np.ndarray:
+        """layout | real | EMA generator (fixed latents) for the grid batch, HWC uint8."""
+        batch = self.grid_batch
+        self.G_ema.eval()
+        b, o = batch["objects"].shape
+        z_img, z_obj = self.G_ema.sample_latents(b, o, torch.Generator().manual_seed(0), "cpu")
+        with torch.autocast(self.device.type, enabled=False):
+            fake = self.gan.generate(batch, z_img.to(self.device), z_obj.to(self.device),
+                                     G=self.G_ema)
+        size = fake.shape[-1]
+        return image_grid([paint_layout(batch, size, self.num_classes), batch["image"], fake])
+
+    def log_grid(self, iteration: int) -> None:
+        if self.global_rank != 0 or self.grid_batch is None:
+            return
+        logger = self.logger
+        if logger is None or not hasattr(logger.experiment, "log_image"):
+            return
+        logger.experiment.log_image(logger.run_id, self.grid(),
+                                    artifact_file=f"grids/step_{iteration:07d}.png")
+
+    def on_train_end(self) -> None:
+        self.log_grid(self.global_step // 2)
+
+    # exact resume: the latent stream travels in the checkpoint (the data order and the global
+    # RNGs travel with `scene2img.training.sampling.DataPosition`)
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["latent_rng"] = self.rng.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "latent_rng" in checkpoint:
+            self.rng.set_state(checkpoint["latent_rng"])

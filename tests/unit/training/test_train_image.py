@@ -1,0 +1,109 @@
+"""Stage `train_image` on the toy world: export, metrics, MLflow grids, resume, DDP, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+
+from scene2img.config import load_params
+from scene2img.errors import ModelError
+from scene2img.stages.train_image import MODEL_FILE, load_generator, train_image
+
+TINY = ["train_image.g.ch=1", "train_image.d.ch=1", "train_image.g.z_img=8",
+        "train_image.g.z_obj=8", "train_image.g.class_dim=8", "train_image.g.attr_dim=4",
+        "train_image.batch_size=4", "train_image.grid_images=2", "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1"]
+
+
+def tiny_params(tmp_path: Path, *extra: str):
+    return load_params(experiment="toyworld", overrides=[
+        *TINY, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *extra])
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow's artifacts (./mlruns) land here
+
+
+def test_stage_writes_model_metrics_and_grids(toy_vg, tmp_path):
+    params = tiny_params(tmp_path, "train_image.max_steps=2", "train_image.grid_every_n_steps=1")
+    result = train_image(toy_vg, tmp_path / "out", params, progress=False)
+
+    metrics = json.loads(result.metrics_path.read_text())
+    assert metrics["iterations"] == 2
+    assert {"train/d_loss", "train/g_loss", "train/d_attribute"} <= set(metrics)
+
+    payload = torch.load(result.model_path, weights_only=True)
+    assert payload["format"] == "scene2img.image"
+    G, vocab, config = load_generator(result.model_path)
+    assert config["image_size"] == 64 and vocab.num_attributes == config["num_attributes"] > 0
+    z_img, z_obj = G.sample_latents(1, 3)
+    objects = torch.tensor([[1, 2, 0]])
+    boxes = torch.tensor([[[0.1, 0.1, 0.3, 0.3], [0.5, 0.5, 0.4, 0.4], [0, 0, 1, 1]]])
+    with torch.no_grad():
+        image = G(objects, boxes, torch.ones(1, 3, dtype=torch.bool),
+                  torch.zeros(1, 3, vocab.num_attributes), z_img, z_obj)
+    assert image.shape == (1, 3, 64, 64) and torch.isfinite(image).all()
+
+    client = mlflow.MlflowClient(params.tracking.uri)
+    grids = [a.path for a in client.list_artifacts(result.run_id, "grids")]
+    assert "grids/step_0000001.png" in grids and "grids/step_0000002.png" in grids
+    assert client.get_run(result.run_id).data.params["train_image/generator"] == "lostgan"
+
+
+def test_crn_generator_trains(toy_vg, tmp_path):
+    params = tiny_params(tmp_path, "train_image.generator=crn", "train_image.max_steps=1")
+    result = train_image(toy_vg, tmp_path / "out", params, progress=False)
+    G, _, config = load_generator(result.model_path)
+    assert config["generator"] == "crn" and type(G).__name__ == "CRNGenerator"
+
+
+def test_resume_continues_exactly(toy_vg, tmp_path):
+    steps = ["trainer.checkpoint_every_n_steps=2", "data.flip=true"]
+    straight = train_image(toy_vg, tmp_path / "a", tiny_params(
+        tmp_path, "train_image.max_steps=4", *steps), progress=False)
+    train_image(toy_vg, tmp_path / "b", tiny_params(
+        tmp_path, "train_image.max_steps=2", *steps), progress=False)
+    resumed = train_image(toy_vg, tmp_path / "b", tiny_params(
+        tmp_path, "train_image.max_steps=4", *steps), resume=True, progress=False)
+    assert resumed.metrics["iterations"] == 4
+    for key in ("train/d_loss", "train/g_loss", "train/d_object", "train/g_attribute"):
+        assert resumed.metrics[key] == straight.metrics[key], key
+    a = torch.load(straight.model_path, weights_only=True)["state_dict"]
+    b = torch.load(resumed.model_path, weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_without_checkpoint_is_an_error(toy_vg, tmp_path):
+    with pytest.raises(ModelError, match="no checkpoint"):
+        train_image(toy_vg, tmp_path / "none", tiny_params(tmp_path), resume=True)
+
+
+def test_export_rejects_other_files(tmp_path):
+    bad = tmp_path / MODEL_FILE
+    torch.save({"format": "scene2img.layout", "format_version": 1}, bad)
+    with pytest.raises(ModelError, match="expected a scene2img.image export"):
+        load_generator(bad)
+
+
+def test_ddp_two_processes_on_cpu_via_cli(toy_vg, tmp_path):
+    """`scene2img train-image` with DDP over two gloo processes and synchronised batch norm."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "scene2img.cli", "train-image", "--data", str(toy_vg),
+           "--out", str(out), "--max-steps", "2", "--quiet", "-e", "toyworld",
+           *(f"-S{o}" for o in TINY), f"-Stracking.uri=sqlite:///{tmp_path}/mlflow.db",
+           "-Strainer.devices=2", "-Strainer.strategy=ddp", "-Strainer.sync_batchnorm=true"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["iterations"] == 2
+    G, _, _ = load_generator(out / MODEL_FILE)
+    assert not any("SyncBatchNorm" in type(m).__name__ for m in G.modules())

@@ -1,0 +1,308 @@
+"""Training the layout model: metrics, the resumable data order, the stage end to end (CLI, export,
+MLflow), exact resume, DDP on two CPU processes, and bad scene graphs in loading and inference."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from scene2img.cli import main
+from scene2img.config import load_params
+from scene2img.data.dataset import SceneGraphDataset
+from scene2img.data.vocab import Vocab
+from scene2img.errors import ModelError, SceneGraphError
+from scene2img.stages.train_layout import (
+    MODEL_FILE,
+    load_layout_model,
+    predict_layout,
+    train_layout,
+)
+from scene2img.training.layout_module import LayoutModule
+from scene2img.training.metrics import LayoutMetrics, class_mean_boxes, class_mean_metrics
+from scene2img.training.runtime import build_trainer, seed_everything
+from scene2img.training.sampling import DataPosition, ResumableBatchSampler, ResumableDataModule
+
+TINY = ["train_layout.embed_dim=16", "train_layout.gconv_dim=16", "train_layout.gconv_hidden=32",
+        "train_layout.gconv_layers=2", "train_layout.box_hidden=32", "train_layout.mask_dim=8",
+        "train_layout.d_dim=16", "train_layout.batch_size=8", "train_layout.layout_images=2",
+        "train_layout.lr=0.001", "train_layout.d_lr=0.001", "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1", "data.num_workers=0"]
+
+
+def tiny_params(tmp_path: Path, *extra: str):
+    return load_params(experiment="toyworld", overrides=[
+        *TINY, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *extra])
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: one thread is faster, and much faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------------------------
+# metrics and data order
+
+
+def test_layout_metrics_match_a_reference_loop():
+    gen = torch.Generator().manual_seed(0)
+    pred, gt = torch.rand(4, 5, 4, generator=gen) * 0.6, torch.rand(4, 5, 4, generator=gen) * 0.6
+    pred[0, :2] = gt[0, :2]  # some exact hits
+    objects = torch.randint(0, 3, (4, 5), generator=gen)
+    valid = torch.rand(4, 5, generator=gen) > 0.2
+    masks_p, masks_t = torch.rand(4, 5, 3, 3, generator=gen), torch.rand(4, 5, 3, 3, generator=gen)
+    has = torch.tensor([True, False, True, False])
+
+    ious, mious = [], []
+    for b in range(4):
+        for o in range(5):
+            if not valid[b, o] or objects[b, o] == 0:
+                continue
+            (x0, y0, w0, h0), (x1, y1, w1, h1) = pred[b, o].tolist(), gt[b, o].tolist()
+            iw = max(0.0, min(x0 + w0, x1 + w1) - max(x0, x1))
+            ih = max(0.0, min(y0 + h0, y1 + h1) - max(y0, y1))
+            ious.append(iw * ih / (w0 * h0 + w1 * h1 - iw * ih))
+            if has[b]:
+                p, t = masks_p[b, o] >= 0.5, masks_t[b, o] >= 0.5
+                mious.append(((p & t).sum() / (p | t).sum()).item() if (p | t).any() else 1.0)
+    metric = LayoutMetrics()
+    metric.update(pred[:2], gt[:2], objects[:2], valid[:2], masks_p[:2], masks_t[:2], has[:2])
+    metric.update(pred[2:], gt[2:], objects[2:], valid[2:], masks_p[2:], masks_t[2:], has[2:])
+    out = metric.compute()
+    assert out["box_iou"].item() == pytest.approx(np.mean(ious), abs=1e-5)
+    assert out["recall_at_0.5"].item() == pytest.approx(np.mean(np.array(ious) >= 0.5), abs=1e-6)
+    assert out["recall_at_0.3"].item() == pytest.approx(np.mean(np.array(ious) >= 0.3), abs=1e-6)
+    assert out["mask_iou"].item() == pytest.approx(np.mean(mious), abs=1e-5)
+    metric.reset()
+    metric.update(gt, gt, objects, valid)
+    out = metric.compute()
+    assert out["recall_at_0.5"].item() == 1.0 and "mask_iou" not in out
+
+
+def test_class_mean_baseline(toy_vg):
+    train = SceneGraphDataset(toy_vg, "train", 16)
+    means = class_mean_boxes(train)
+    assert means.shape == (train.vocab.num_objects, 4)
+    assert torch.allclose(means[0], torch.tensor([0.0, 0.0, 1.0, 1.0]))  # __image__
+    scores = class_mean_metrics(means, SceneGraphDataset(toy_vg, "val", 16))
+    assert set(scores) == {"box_iou", "recall_at_0.3", "recall_at_0.5"}
+    assert 0.0 < scores["recall_at_0.5"] < 1.0
+
+
+def test_sampler_splits_global_batches_and_resumes():
+    pos = DataPosition()
+    one = ResumableBatchSampler(30, 8, pos, seed=3, flip=True)
+    ranks = [ResumableBatchSampler(30, 4, pos, seed=3, flip=True, rank=r, world_size=2)
+             for r in range(2)]
+    assert len(one) == len(ranks[0]) == 3
+    for p in range(7):  # across epochs
+        assert one.batch(p) == ranks[0].batch(p) + ranks[1].batch(p)
+    first = list(one)
+    assert len({i for b in first for i, _ in b}) == 24  # no repeats within an epoch
+    assert any(f for b in first for _, f in b) and not all(f for b in first for _, f in b)
+    pos.batches = 4  # resumed in the second epoch, after its first batch
+    assert list(one) == [one.batch(4), one.batch(5)]
+    assert one.batch(3) != one.batch(0)  # a new epoch, a new order
+    no_flip = ResumableBatchSampler(30, 8, DataPosition(), seed=3)
+    assert not any(f for b in no_flip for _, f in b)
+
+
+# --------------------------------------------------------------------------------------------
+# the stage, end to end through the CLI
+
+
+@pytest.fixture(scope="module")
+def trained(toy_vg, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("layout")
+    out = tmp / "model"
+    args = ["train-layout", "--data", str(toy_vg), "--out", str(out), "-e", "toyworld", "-q",
+            "--max-steps", "4", *(a for kv in TINY for a in ("-S", kv)),
+            "-S", f"tracking.uri=sqlite:///{tmp}/mlflow.db", "-S", "train_layout.val_every_n_steps=2"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(args) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out, f"sqlite:///{tmp}/mlflow.db"
+
+
+def test_stage_writes_model_metrics_and_an_mlflow_run(trained):
+    from mlflow.tracking import MlflowClient
+
+    out, uri = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("val/box_iou", "val/recall_at_0.3", "val/recall_at_0.5", "test/recall_at_0.5",
+                "baseline/val/recall_at_0.5", "baseline/test/recall_at_0.5"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["steps"] == 4
+    payload = torch.load(out / MODEL_FILE, map_location="cpu", weights_only=True)
+    assert payload["format"] == "scene2img.layout" and payload["config"]["max_objects"] == 16
+    assert payload["vocab"]["object_idx_to_name"][0] == "__image__"
+
+    client = MlflowClient(uri)
+    run = client.get_run((out / "mlflow_run_id").read_text().strip())
+    assert {"train/loss_box", "val/recall_at_0.5", "val/box_iou",
+            "baseline/val/recall_at_0.5"} <= set(run.data.metrics)
+    assert run.data.params["train_layout/gconv_layers"] == "2"
+    drawings = [f.path for f in client.list_artifacts(run.info.run_id, "layouts")]
+    assert drawings and all(p.endswith(".png") for p in drawings)
+
+
+def test_exported_model_predicts_layouts(trained):
+    model, vocab, config = load_layout_model(trained[0] / MODEL_FILE)
+    assert not model.training and config["max_objects"] == 16
+    names = [n for n in vocab.object_idx_to_name[1:] if n][:3]
+    pred = vocab.pred_idx_to_name[1]
+    boxes, masks = predict_layout(model, vocab, config, names, [(0, pred, 1), (2, 1, 0)],
+                                  attributes=[[vocab.attribute_idx_to_name[0]], [], [1]])
+    assert boxes.shape == (3, 4) and masks.shape == (3, 16, 16)
+    assert ((boxes >= 0) & (boxes <= 1)).all() and (boxes[:, :2] + boxes[:, 2:] <= 1 + 1e-6).all()
+
+
+def test_bad_scene_graphs_at_inference(trained):
+    model, vocab, config = load_layout_model(trained[0] / MODEL_FILE)
+    name = vocab.object_idx_to_name[1]
+    pred = vocab.pred_idx_to_name[1]
+    cases = [
+        (([name, name], [(0, pred, 2)]), "points at object 2"),
+        (([name, "unicorn"], []), "unknown object class 'unicorn'"),
+        (([name, 9999], []), "unknown object class index 9999"),
+        (([name, name], [(0, "flies over", 1)]), "unknown predicate 'flies over'"),
+        (([name, name], [(0, 999, 1)]), "unknown predicate index"),
+        (([], []), "no objects"),
+        (([name] * 16, []), "at most 15"),
+        ((["__image__"], []), "leave it out"),
+    ]
+    for (objects, triples), message in cases:
+        with pytest.raises(SceneGraphError, match=message):
+            predict_layout(model, vocab, config, objects, triples)
+    with pytest.raises(SceneGraphError, match="attribute"):
+        predict_layout(model, vocab, config, [name], [], attributes=[["sparkly"]])
+
+
+def test_loading_a_wrong_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.pt"
+    torch.save({"format": "scene2img.image"}, bad)
+    with pytest.raises(ModelError, match="expected a scene2img.layout export"):
+        load_layout_model(bad)
+    with pytest.raises(ModelError, match="not found"):
+        load_layout_model(tmp_path / "missing.pt")
+
+
+# --------------------------------------------------------------------------------------------
+# bad scene graphs in training data
+
+
+class _EditedReader:
+    def __init__(self, reader, **changes):
+        self.reader, self.changes = reader, changes
+
+    def __len__(self):
+        return len(self.reader)
+
+    def __getitem__(self, i):
+        return dataclasses.replace(self.reader[i], **self.changes)
+
+
+def test_bad_scene_graphs_in_data_loading(toy_vg, tmp_path):
+    with pytest.raises(SceneGraphError, match="at most 3"):
+        SceneGraphDataset(toy_vg, "train", max_objects=3)[0]
+    ds = SceneGraphDataset(toy_vg, "train", 16)
+    ds.reader = _EditedReader(ds.reader, triples=np.array([[0, 1, 40]]))
+    with pytest.raises(SceneGraphError, match="points at object 40"):
+        ds[0]
+    small = Vocab(ds.vocab.object_idx_to_name[:1], ds.vocab.pred_idx_to_name,
+                  ds.vocab.attribute_idx_to_name)
+    with pytest.raises(SceneGraphError, match="unknown object class index"):
+        SceneGraphDataset(toy_vg, "train", 16, vocab=small)[0]
+    # ... and the stage stops with the same error.
+    with pytest.raises(SceneGraphError, match="at most 3"):
+        train_layout(toy_vg, tmp_path / "m", tiny_params(tmp_path, "data.max_objects=3",
+                                                         "train_layout.max_steps=2"),
+                     progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# exact resume
+
+
+class LossRecorder(pl.Callback):
+    def __init__(self):
+        self.losses: dict[int, float] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses[trainer.global_step] = float(outputs["loss"])
+
+
+def test_resume_continues_exactly(toy_vg, tmp_path):
+    """6 steps in one go == 3 steps, then resume from last.ckpt for 3 more (flips, GAN on)."""
+    def run(out: Path, steps: int, resume: bool) -> tuple[dict, dict]:
+        rec = LossRecorder()
+        params = tiny_params(tmp_path, f"train_layout.max_steps={steps}",
+                             "train_layout.val_every_n_steps=1000",
+                             "trainer.checkpoint_every_n_steps=3", "data.flip=true")
+        train_layout(toy_vg, out, params, resume=resume, progress=False, callbacks=[rec],
+                     trainer_overrides={"num_sanity_val_steps": 0})
+        return rec.losses, torch.load(out / MODEL_FILE, weights_only=True)["state_dict"]
+
+    straight, w_straight = run(tmp_path / "a", 6, False)
+    first, _ = run(tmp_path / "b", 3, False)
+    second, w_resumed = run(tmp_path / "b", 6, True)
+    assert sorted(first) == [1, 2, 3] and sorted(second) == [4, 5, 6]
+    assert {**first, **second} == straight
+    assert w_straight.keys() == w_resumed.keys()
+    assert all(torch.equal(w_straight[k], w_resumed[k]) for k in w_straight)
+
+
+# --------------------------------------------------------------------------------------------
+# DDP on two CPU processes
+
+
+class GradGrab(pl.Callback):
+    """Saves the (all-reduced) gradients of the first optimiser step from rank 0."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if trainer.global_rank == 0 and trainer.global_step == 0:
+            grads = {n: p.grad.detach().clone() for n, p in pl_module.named_parameters()
+                     if p.grad is not None}
+            torch.save(grads, self.path)
+
+
+def _first_step_grads(data: Path, out: Path, params, devices: int, batch_size: int) -> dict:
+    out.mkdir(parents=True)
+    seed_everything(0)
+    datamodule = ResumableDataModule(data, params.data, batch_size, seed=0)
+    module = LayoutModule(params.train_layout, datamodule.vocab)
+    trainer_params = dataclasses.replace(params.trainer, devices=devices, accelerator="cpu",
+                                         strategy="ddp_spawn" if devices > 1 else "auto")
+    trainer = build_trainer(trainer_params, out, max_steps=1,
+                            callbacks=[DataPosition(), GradGrab(out / "grads.pt")],
+                            use_distributed_sampler=False, limit_val_batches=0,
+                            num_sanity_val_steps=0, enable_progress_bar=False)
+    trainer.fit(module, datamodule=datamodule)
+    return torch.load(out / "grads.pt", weights_only=True)
+
+
+def test_ddp_on_two_cpu_processes_matches_one(toy_vg, tmp_path):
+    """The same global batch of 8: two gloo ranks of 4 vs one process of 8 -> the same gradient.
+
+    The mask head runs without batch norm here: its statistics are per rank by design."""
+    params = tiny_params(tmp_path, "train_layout.mask_norm=none", "data.flip=true")
+    one = _first_step_grads(toy_vg, tmp_path / "one", params, devices=1, batch_size=8)
+    two = _first_step_grads(toy_vg, tmp_path / "two", params, devices=2, batch_size=4)
+    assert one.keys() == two.keys() and any(k.startswith("disc.") for k in one)
+    for k in one:
+        assert torch.allclose(one[k], two[k], rtol=1e-4, atol=1e-6), k
