@@ -11,6 +11,10 @@ Prints images per second side by side with the ratio and writes them, with the l
 (other processes share these cores), to `benchmarks/results/train_image.json`.
 
     .venv/bin/python benchmarks/train_image.py [--sizes 64 128] [--iters 3] [--compile]
+
+On a shared machine prefer `OMP_NUM_THREADS=1`: two OpenMP threads slow down several-fold whenever
+another process takes one of the two cores. `--compile` is off by default: the data-dependent
+object counts (boolean indexing) break the graphs, and compiling costs about a minute.
 """
 
 from __future__ import annotations
