@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 # The main job on the embedded default: the whole retraining DAG with the KFP local runner on
 # the toy world (MLflow in a local SQLite file), ending in a registered model.
 run: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/scene2img pipeline run --local
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/scene2img pipeline run --local --experiment demo
 
 repro: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro

@@ -332,19 +332,30 @@ def load_params(
     path = Path(path) if path else DEFAULT_PARAMS
     raw = _read_yaml(path)
     if experiment:
-        exp_path = Path(experiment)
-        if not exp_path.suffix:
-            exp_path = EXPERIMENTS_DIR / f"{experiment}.yaml"
-        if not exp_path.exists():
-            known = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
-            raise ConfigError(f"experiment {experiment!r} not found ({exp_path}); known: {known}")
-        raw = _merge(raw, _read_yaml(exp_path), where=str(exp_path))
+        raw = _merge(raw, _experiment(experiment), where=experiment)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form dotted.key=value")
         raw = _merge(raw, _nest(key.strip().split("."), yaml.safe_load(value)), where=item)
     return params_from_dict(raw, where=str(path))
+
+
+def _experiment(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An experiment's overrides; `extends: OTHER` merges OTHER's first."""
+    path = Path(name)
+    if not path.suffix:
+        path = EXPERIMENTS_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+        raise ConfigError(f"experiment {name!r} not found ({path}); known: {known}")
+    if name in seen:
+        raise ConfigError(f"experiment {name!r} extends itself: {' -> '.join((*seen, name))}")
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    return _merge(_experiment(str(parent), (*seen, name)), data, where=str(path))
 
 
 def params_from_dict(raw: dict[str, Any], where: str = "params") -> Params:

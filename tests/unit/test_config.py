@@ -59,3 +59,13 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     missing.write_text(text)
     with pytest.raises(ConfigError, match="missing parameter preprocess.mask_size"):
         load_params(missing)
+
+
+def test_experiments_extend_others(tmp_path: Path) -> None:
+    p = load_params(experiment="demo")
+    assert p.train_layout.max_steps == 500  # demo's own
+    assert p.preprocess.image_size == 64 and p.evaluate.backbone == "random-inception"  # toyworld's
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(f"extends: {loop}\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_params(experiment=str(loop))
