@@ -41,6 +41,7 @@ class Registry(NamedTuple):
 def reg(store: str, request) -> Registry:
     mlflow.set_tracking_uri(store)
     mlflow.set_registry_uri(store)
+    mlflow.set_experiment("promotion-test")  # not an experiment id left active by another test
     client = MlflowClient(store, store)
     client.create_registered_model(request.node.name)
     yield Registry(client, request.node.name)
