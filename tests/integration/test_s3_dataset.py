@@ -8,7 +8,7 @@ import fsspec
 import torch
 
 from scene2img.data.dataset import SceneGraphDataset
-from scene2img.stages.preprocess import manifest_hash
+from scene2img.data.summary import manifest_sha256
 
 
 def test_dataset_reads_the_same_from_s3_and_disk(toy_coco: Path, s3_env) -> None:
@@ -22,4 +22,4 @@ def test_dataset_reads_the_same_from_s3_and_disk(toy_coco: Path, s3_env) -> None
         a, b = remote[i], local[i]
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a)
-    assert manifest_hash(url) == manifest_hash(toy_coco)
+    assert manifest_sha256(url) == manifest_sha256(toy_coco)

@@ -26,6 +26,21 @@ def read_manifest(dataset_url: str | Path) -> dict:
         raise DataError(f"{url}: not found; is this a processed dataset?") from None
 
 
+def manifest_sha256(dataset_url: str | Path) -> str:
+    """sha256 of a processed dataset's `manifest.json`: the dataset's identity in lineage tags
+    and evaluation protocols (local folder or fsspec URL)."""
+    import hashlib
+
+    from scene2img.errors import DataError
+
+    url = f"{str(dataset_url).rstrip('/')}/manifest.json"
+    try:
+        with fsspec.open(url, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except FileNotFoundError:
+        raise DataError(f"{url}: not found; is this a processed dataset folder?") from None
+
+
 def format_summary(dataset_url: str | Path) -> str:
     """One screen from the manifest: kept per split, dropped by reason, vocabulary sizes."""
     m = read_manifest(dataset_url)

@@ -12,14 +12,11 @@ Metric names carry the protocol's backbone and split (`fid_inception_test`,
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import fsspec
-
-from scene2img.errors import ConfigError, DataError
+from scene2img.data.summary import manifest_sha256  # noqa: F401 (part of this API)
+from scene2img.errors import ConfigError
 
 # LostGAN's samples per layout: 5 on COCO-Stuff, 1 on Visual Genome; ADE20K as VG.
 LOSTGAN_SAMPLES_PER_LAYOUT = {"coco-stuff": 5, "vg": 1, "ade20k": 1}
@@ -125,11 +122,3 @@ def default_samples_per_layout(source: str) -> int:
     return LOSTGAN_SAMPLES_PER_LAYOUT[source]
 
 
-def manifest_sha256(dataset_url: str | Path) -> str:
-    """sha256 of a processed dataset's `manifest.json` (local folder or fsspec URL)."""
-    url = f"{str(dataset_url).rstrip('/')}/manifest.json"
-    try:
-        with fsspec.open(url, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
-    except FileNotFoundError:
-        raise DataError(f"{url}: not found; is this a processed dataset folder?") from None

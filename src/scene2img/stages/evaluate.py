@@ -18,10 +18,9 @@ from torch.utils.data import DataLoader
 
 from scene2img.config import Params
 from scene2img.data.dataset import SceneGraphDataset
-from scene2img.data.summary import read_manifest
+from scene2img.data.summary import manifest_sha256, read_manifest
 from scene2img.evaluation.backbones import build_backbone
 from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_images
-from scene2img.evaluation.protocol import manifest_sha256
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
 from scene2img.tracking.lineage import flatten_params, lineage_tags

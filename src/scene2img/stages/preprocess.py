@@ -118,14 +118,6 @@ def preprocess(
                             hashlib.sha256(data).hexdigest())
 
 
-def manifest_hash(dataset_dir: str | Path) -> str:
-    """sha256 of a processed dataset's manifest: the dataset's identity in lineage and protocols."""
-    import fsspec
-
-    with fsspec.open(f"{str(dataset_dir).rstrip('/')}/{MANIFEST_FILE}", "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
 def raw_dvc_hash(raw_dir: Path) -> str | None:
     """The DVC hash of the raw folder when DVC tracks it (`RAW.dvc` or a `dvc.lock` output)."""
     import yaml

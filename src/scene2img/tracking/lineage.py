@@ -58,13 +58,12 @@ def dataset_lineage(dataset_url: str | Path | None) -> dict[str, str]:
     """Manifest hash and the raw data's DVC hash recorded at preprocessing."""
     if dataset_url is None:
         return {}
-    from scene2img.data.summary import read_manifest
-    from scene2img.stages.preprocess import manifest_hash
+    from scene2img.data.summary import manifest_sha256, read_manifest
 
     manifest = read_manifest(dataset_url)
     return {
         "dataset_url": str(dataset_url),
-        "dataset_manifest_sha256": manifest_hash(dataset_url),
+        "dataset_manifest_sha256": manifest_sha256(dataset_url),
         "dataset_source": manifest.get("source", "unknown"),
         "raw_dvc_hash": manifest.get("raw_dvc_hash") or "untracked",
     }

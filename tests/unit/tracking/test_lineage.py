@@ -8,8 +8,9 @@ from pathlib import Path
 import yaml
 
 from scene2img.config import load_params
+from scene2img.data.summary import manifest_sha256
 from scene2img.data.toyworld import generate_toyworld
-from scene2img.stages.preprocess import manifest_hash, preprocess
+from scene2img.stages.preprocess import preprocess
 from scene2img.tracking.lineage import flatten_params, lineage_tags
 from tests.conftest import toy_params
 
@@ -33,7 +34,7 @@ def test_raw_dvc_hash_reaches_the_manifest_and_the_tags(tmp_path: Path) -> None:
     preprocess(repo / "raw", repo / "processed", params.preprocess, progress=False)
     tags = lineage_tags(params.to_dict(), repo / "processed", stage="test")
     assert tags["scene2img.raw_dvc_hash"] == md5
-    assert tags["scene2img.dataset_manifest_sha256"] == manifest_hash(repo / "processed")
+    assert tags["scene2img.dataset_manifest_sha256"] == manifest_sha256(repo / "processed")
     assert tags["scene2img.stage"] == "test"
     assert len(tags["scene2img.git_commit"]) == 40  # the project checkout's commit
     assert tags["scene2img.git_dirty"] in {"true", "false"}
