@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from scene2img.models.boxes import masks_to_layout
 from scene2img.models.norm import ISLANorm
 
 # Block widths in units of the base width `ch` (LostGAN-v2: ch = 64), first entry: the 4 x 4 input.
@@ -61,19 +62,7 @@ def masks_to_grid(
     size: int,  # S
 ) -> torch.Tensor:
     """Each M x M mask resampled into its box on an S x S grid (zero outside): [B, O, S, S]."""
-    b, o, m, _ = masks.shape
-    x, y, w, h = boxes.float().reshape(b * o, 4).unbind(-1)
-    w, h = w.clamp(min=1e-4), h.clamp(min=1e-4)
-    # affine map from output coords in [-1, 1] to box-local coords in [-1, 1]
-    theta = torch.zeros(b * o, 2, 3, device=masks.device)
-    theta[:, 0, 0] = 1.0 / w
-    theta[:, 0, 2] = (1.0 - 2.0 * x - w) / w
-    theta[:, 1, 1] = 1.0 / h
-    theta[:, 1, 2] = (1.0 - 2.0 * y - h) / h
-    grid = F.affine_grid(theta, [b * o, 1, size, size], align_corners=False)
-    out = F.grid_sample(masks.float().reshape(b * o, 1, m, m), grid, mode="bilinear",
-                        padding_mode="zeros", align_corners=False)
-    return out.reshape(b, o, size, size)
+    return masks_to_layout(boxes.float(), masks.float(), size)
 
 
 def box_masks(boxes: torch.Tensor, size: int) -> torch.Tensor:
