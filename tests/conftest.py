@@ -42,3 +42,31 @@ def toy_vg(tmp_path_factory) -> Path:
 def toy_coco(tmp_path_factory) -> Path:
     """A processed toy-world COCO-Stuff dataset (64 px, masks, geometric relations)."""
     return _processed(tmp_path_factory, "coco-stuff")
+
+
+@pytest.fixture(scope="session")
+def toy_model(toy_vg: Path, tmp_path_factory) -> Path:
+    """A model folder (layout_model.pt, image_model.pt, attribute_stats.json) trained for a few
+    steps on `toy_vg`: real weights through the real stages, tiny and fast."""
+    import json
+
+    from scene2img.data.dataset import load_vocab
+    from scene2img.serving.attributes import attribute_statistics
+    from scene2img.stages.train_image import train_image
+    from scene2img.stages.train_layout import train_layout
+
+    root = tmp_path_factory.mktemp("toy-model")
+    params = load_params(experiment="toyworld", overrides=[
+        f"tracking.uri=sqlite:///{root}/mlflow.db", "trainer.accelerator=cpu",
+        "trainer.checkpoint_every_n_steps=1000", "train_layout.max_steps=6",
+        "train_layout.val_every_n_steps=6", "train_layout.batch_size=8",
+        "train_image.max_steps=6", "train_image.batch_size=4"])
+    lay = train_layout(toy_vg, root / "layout", params, progress=False)
+    img = train_image(toy_vg, root / "image", params, progress=False)
+    model = root / "model"
+    model.mkdir()
+    (model / "layout_model.pt").write_bytes(lay.model_path.read_bytes())
+    (model / "image_model.pt").write_bytes(img.model_path.read_bytes())
+    stats = attribute_statistics(str(toy_vg), load_vocab(toy_vg))
+    (model / "attribute_stats.json").write_text(json.dumps(stats))
+    return model
