@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from scene2img.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def load_json(path: Path, what: str = "") -> Any:
@@ -30,3 +35,18 @@ def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise DataError(f"{path}: directory not found ({what}); check --raw points at the dataset")
     return path
+
+
+def read_label_png(path: Path, what: str) -> np.ndarray | None:
+    """A single-channel uint8 PNG (label or instance map) as a 2-D array; None, logged, if the
+    file is unreadable (the caller counts the skip)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P"):
+                raise ValueError(f"mode {im.mode}, expected a single-channel 8-bit map")
+            return np.asarray(im, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL raises all three for bad files
+        log.warning("%s: unreadable %s, image skipped (%s)", path, what, exc)
+        return None

@@ -26,12 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from scene2img.data.drops import DropCounts
 from scene2img.data.records import RawObject, RawScene
-from scene2img.data.sources._io import require_dir
+from scene2img.data.sources._io import read_label_png, require_dir
 from scene2img.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -134,14 +133,7 @@ def read_ade20k(
 
 
 def _read_annotation(path: Path) -> np.ndarray | None:
-    try:
-        with Image.open(path) as im:
-            if im.mode not in ("L", "P"):
-                raise ValueError(f"mode {im.mode}, expected a single-channel 8-bit map")
-            return np.asarray(im, dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL raises all three for bad files
-        log.warning("%s: unreadable annotation, image skipped (%s)", path, exc)
-        return None
+    return read_label_png(path, "annotation")
 
 
 def _regions(ann: np.ndarray, object_info: dict[int, str], min_region_area: int,

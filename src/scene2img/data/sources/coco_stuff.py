@@ -42,12 +42,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from scene2img.data.drops import DropCounts
 from scene2img.data.records import RawObject, RawScene
-from scene2img.data.sources._io import load_json, require_dir
+from scene2img.data.sources._io import load_json, read_label_png, require_dir
 from scene2img.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -313,14 +312,7 @@ def read_coco_stuff_labelmap(
 
 def _read_map(path: Path) -> np.ndarray | None:
     """A single-channel uint8 PNG as a 2-D array; None (logged) if it is unreadable."""
-    try:
-        with Image.open(path) as im:
-            if im.mode not in ("L", "P"):
-                raise ValueError(f"mode {im.mode}, expected a single-channel 8-bit map")
-            return np.asarray(im, dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL raises all three for bad files
-        log.warning("%s: unreadable label map, image skipped (%s)", path, exc)
-        return None
+    return read_label_png(path, "label map")
 
 
 def _box(sl: tuple[slice, slice]) -> tuple[float, float, float, float]:
