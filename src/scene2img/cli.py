@@ -109,8 +109,9 @@ def cmd_stack(args: argparse.Namespace) -> None:
                             backend_store_uri=args.backend_store_uri)
     if args.action == "up":
         state = stack.up(cfg)
-        if not args.no_dvc:
+        if not args.no_dvc and (Path.cwd() / ".dvc").is_dir():
             stack.configure_dvc_remote(cfg, Path.cwd())
+            print(f"  DVC remote 'store' -> s3://dvc-store/scene2img at {state['s3_endpoint']}")
         print(f"team stack running: MLflow {state['tracking_uri']}, S3 {state['s3_endpoint']}; "
               f"logs in {state['logs']}")
         print(f"  export MLFLOW_TRACKING_URI={state['tracking_uri']}")
