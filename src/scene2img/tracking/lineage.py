@@ -1,9 +1,9 @@
 """Lineage: what made a run, as MLflow tags, so a reviewer can tell from the run alone.
 
 Every training, evaluation and pipeline run carries: the git commit and whether the tree was
-dirty, the processed dataset's manifest hash and the raw data's DVC hash, the full params (as a
-hash tag plus flattened MLflow params and a `params.yaml` artifact), the KFP run id when KFP runs
-it, the host and the accelerator.
+dirty, the processed dataset's manifest hash and the raw data's DVC hash, the full resolved params
+(a `scene2img.params` JSON tag and its hash), the KFP run id when KFP runs it, the host and the
+accelerator.
 """
 
 from __future__ import annotations
@@ -39,6 +39,17 @@ def git_state(repo: Path = PROJECT_ROOT) -> dict[str, str]:
                 "git_dirty": "unknown"}
     dirty = git("status", "--porcelain", "--untracked-files=no")
     return {"git_commit": commit, "git_dirty": str(bool(dirty)).lower()}
+
+
+MAX_TAG_CHARS = 7500  # MLflow keeps tag values up to 8000 characters
+
+
+def _params_json(params: dict[str, Any]) -> str:
+    """The full resolved params as compact JSON (the hash tag identifies them if too long)."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    if len(text) > MAX_TAG_CHARS:
+        return text[: MAX_TAG_CHARS - 40] + "... (truncated; see params_sha256)"
+    return text
 
 
 def accelerator() -> str:
@@ -80,6 +91,7 @@ def lineage_tags(
         **git_state(),
         **dataset_lineage(dataset_url),
         "params_sha256": params_sha256(params),
+        "params": _params_json(params),
         "host": socket.gethostname(),
         "accelerator": accelerator(),
         "kfp_run_id": os.environ.get(KFP_RUN_ID_ENV, "none (not run by KFP)"),

@@ -55,3 +55,11 @@ def test_kfp_run_id_and_params(monkeypatch) -> None:
     flat = flatten_params(params)
     assert flat["preprocess.vg.min_object_instances"] == "2000"
     assert flat["preprocess.vg.split_file"] == "null"
+
+
+def test_full_params_travel_as_a_tag() -> None:
+    import json
+
+    params = load_params(experiment="toyworld").to_dict()
+    tags = lineage_tags(params)
+    assert json.loads(tags["scene2img.params"]) == json.loads(json.dumps(params))
