@@ -26,19 +26,17 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only
 from torch import nn
 
 from scene2img.config import ImageGeneratorParams, Params
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ModelError
-from scene2img.files import atomic_write_bytes, atomic_write_json
-from scene2img.tracking.lineage import lineage_tags
+from scene2img.files import atomic_write_json
+from scene2img.stages._training import training_logger
 from scene2img.training.image_module import ImageGANModule, build_discriminator, build_generator
 from scene2img.training.runtime import (
     build_trainer,
     load_export,
-    mlflow_logger,
     resume_checkpoint,
     save_export,
     seed_everything,
@@ -51,7 +49,6 @@ __all__ = ["MODEL_FILE", "TrainImageResult", "load_generator", "train_image"]
 
 MODEL_FILE = "image_model.pt"
 METRICS_FILE = "metrics.json"
-RUN_ID_FILE = "mlflow_run_id"
 EXPORT_KIND = "image"
 
 
@@ -120,21 +117,10 @@ def train_image(
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     module = ImageGANModule(G, D, tp, vocab.num_objects)
 
-    run_file = out_dir / RUN_ID_FILE
-    run_id = run_file.read_text().strip() if ckpt and run_file.is_file() else None
-    logger = mlflow_logger(params.tracking, run_name="train_image", run_id=run_id,
-                           spool_dir=out_dir / "mlflow_spool",
-                           tags=lineage_tags(params.to_dict(), data_url, stage="train_image"))
-    if rank_zero_only.rank == 0:
-        run_id = logger.run_id
-        atomic_write_bytes(run_file, f"{run_id}\n".encode())
-        if not ckpt:
-            logger.log_hyperparams({
-                "train_image": dataclasses.asdict(tp), "data": dataclasses.asdict(params.data),
-                "trainer": dataclasses.asdict(params.trainer), "data_url": str(data_url),
-                "image_size": image_size,
-                "vocab": {"objects": vocab.num_objects, "attributes": vocab.num_attributes},
-            })
+    logger, run_id = training_logger("train_image", params, data_url, out_dir, resumed=bool(ckpt),
+                                     hyperparams={
+        "train_image": dataclasses.asdict(tp), "image_size": image_size,
+        "vocab": {"objects": vocab.num_objects, "attributes": vocab.num_attributes}})
 
     throughput = _Throughput()
     overrides: dict[str, Any] = {"strategy": _ddp_strategy(params.trainer.strategy)}

@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.utilities import rank_zero_only
 
 from scene2img.config import Params
-from scene2img.files import atomic_write_bytes, atomic_write_json
-from scene2img.tracking.lineage import lineage_tags
+from scene2img.files import atomic_write_json
+from scene2img.stages._training import training_logger
 from scene2img.training.layout_export import (
     export_layout_model,
     load_layout_model,
@@ -36,7 +35,6 @@ from scene2img.training.layout_module import LayoutModule
 from scene2img.training.metrics import class_mean_boxes, class_mean_metrics
 from scene2img.training.runtime import (
     build_trainer,
-    mlflow_logger,
     resume_checkpoint,
     seed_everything,
 )
@@ -49,7 +47,6 @@ __all__ = ["MODEL_FILE", "TrainLayoutResult", "load_layout_model", "predict_layo
 
 MODEL_FILE = "layout_model.pt"
 METRICS_FILE = "metrics.json"
-RUN_ID_FILE = "mlflow_run_id"
 
 
 @dataclass
@@ -79,21 +76,11 @@ def train_layout(
     vocab = datamodule.vocab
     module = LayoutModule(tp, vocab)
 
-    run_file = out_dir / RUN_ID_FILE
-    run_id = run_file.read_text().strip() if ckpt and run_file.is_file() else None
-    logger = mlflow_logger(params.tracking, run_name="train_layout", run_id=run_id,
-                           spool_dir=out_dir / "mlflow_spool",
-                           tags=lineage_tags(params.to_dict(), data_url, stage="train_layout"))
-    if rank_zero_only.rank == 0:
-        run_id = logger.run_id
-        atomic_write_bytes(run_file, f"{run_id}\n".encode())
-        if not ckpt:
-            logger.log_hyperparams({
-                "train_layout": dataclasses.asdict(tp), "data": dataclasses.asdict(params.data),
-                "trainer": dataclasses.asdict(params.trainer), "data_url": str(data_url),
-                "vocab": {"objects": vocab.num_objects, "predicates": vocab.num_predicates,
-                          "attributes": vocab.num_attributes},
-            })
+    logger, run_id = training_logger("train_layout", params, data_url, out_dir, resumed=bool(ckpt),
+                                     hyperparams={
+        "train_layout": dataclasses.asdict(tp),
+        "vocab": {"objects": vocab.num_objects, "predicates": vocab.num_predicates,
+                  "attributes": vocab.num_attributes}})
 
     trainer = build_trainer(
         params.trainer, out_dir, max_steps=tp.max_steps, logger=logger,
