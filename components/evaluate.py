@@ -12,7 +12,6 @@ def evaluate(params: str, processed: Input[Dataset], layout_model: Input[Model],
              image_model: Input[Model], evaluation: Output[Artifact], metrics: Output[Metrics],
              report: Output[HTML]) -> str:
     import html
-    import json
     import os
     import shutil
 
@@ -21,10 +20,7 @@ def evaluate(params: str, processed: Input[Dataset], layout_model: Input[Model],
     out = steps.evaluate(params, processed.path, layout_model.path, image_model.path,
                          evaluation.path)
     evaluation.metadata.update({**dict(processed.metadata), "gate": out["reason"]})
-    for name, value in out["metrics"].items():
-        metrics.log_metric(name, value)
-    with open(metrics.path, "w") as f:  # the file too: cached runs check it exists
-        json.dump(out["metrics"], f, indent=1, sort_keys=True)
+    steps.record_metrics(metrics, out["metrics"])
     page = os.path.join(evaluation.path, "report_pred-layout.html")
     if os.path.isfile(page):
         shutil.copyfile(page, report.path)

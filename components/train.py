@@ -13,30 +13,20 @@ from components._base import COMPONENT
 @dsl.component(**COMPONENT)
 def train_layout(params: str, processed: Input[Dataset], model: Output[Model],
                  metrics: Output[Metrics]):
-    import json
-
     from scene2img.pipeline import steps
 
     out = steps.train("train_layout", params, processed.path, processed.uri, model.path,
                       model.uri)
     model.metadata.update({**dict(processed.metadata), **out["metadata"]})
-    for name, value in out["metrics"].items():
-        metrics.log_metric(name, value)
-    with open(metrics.path, "w") as f:  # the file too: cached runs check it exists
-        json.dump(out["metrics"], f, indent=1, sort_keys=True)
+    steps.record_metrics(metrics, out["metrics"])
 
 
 @dsl.component(**COMPONENT)
 def train_image(params: str, processed: Input[Dataset], model: Output[Model],
                 metrics: Output[Metrics]):
-    import json
-
     from scene2img.pipeline import steps
 
     out = steps.train("train_image", params, processed.path, processed.uri, model.path,
                       model.uri)
     model.metadata.update({**dict(processed.metadata), **out["metadata"]})
-    for name, value in out["metrics"].items():
-        metrics.log_metric(name, value)
-    with open(metrics.path, "w") as f:  # the file too: cached runs check it exists
-        json.dump(out["metrics"], f, indent=1, sort_keys=True)
+    steps.record_metrics(metrics, out["metrics"])

@@ -102,6 +102,15 @@ def _jsonable(result: Any) -> dict[str, Any]:
 # the steps
 
 
+def record_metrics(artifact: Any, values: dict[str, float]) -> None:
+    """Log scalar metrics on a KFP `Metrics` artifact, and write them to its file too: the local
+    runner counts a Metrics artifact without a file as a cache miss."""
+    for name, value in values.items():
+        artifact.log_metric(name, value)
+    with open(artifact.path, "w") as f:
+        json.dump(values, f, indent=1, sort_keys=True)
+
+
 def ingest(params: str | dict[str, Any], out_dir: str) -> dict[str, Any]:
     """The raw dataset at `pipeline.ingest`'s data version (or the toy world) -> `out_dir`."""
     p = typed(params)
