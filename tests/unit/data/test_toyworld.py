@@ -224,6 +224,42 @@ def test_vg_relationships_hold_in_the_picture(generated: dict) -> None:
     assert {"left of", "right of", "on", "has", "in"} <= checked
 
 
+def test_vg_graph_determines_the_composition(generated: dict) -> None:
+    """Each ground band holds a row of things, evenly spaced, whose order the graph states."""
+    root, _ = generated["vg"]
+    obj_alias = _aliases(root / "object_alias.txt")
+    pred_alias = _aliases(root / "relationship_alias.txt")
+    grounded = {c.vg for name, c in THINGS.items() if name != "airplane"}
+    width = PARAMS.width
+    rows_checked = 0
+    for entry in _load(root / "relationships.json"):
+        support: dict[int, int] = {}  # thing -> the stuff object it stands on / floats in
+        boxes: dict[int, dict] = {}
+        order: set[tuple[int, int]] = set()  # (left, right) pairs the graph states
+        for r in entry["relationships"]:
+            pred = pred_alias.get(_norm(r["predicate"]), _norm(r["predicate"]))
+            s, o = r["subject"], r["object"]
+            name = obj_alias.get(_norm(s["name"]), _norm(s["name"]))
+            if name in grounded and pred in ("on", "standing on", "parked on", "in"):
+                assert s["object_id"] not in support, (entry["image_id"], r)
+                support[s["object_id"]] = o["object_id"]
+                boxes[s["object_id"]] = s
+            if pred == "left of":
+                order.add((s["object_id"], o["object_id"]))
+            if pred == "right of":
+                order.add((o["object_id"], s["object_id"]))
+        for band in set(support.values()):
+            row = sorted((boxes[t] for t in support if support[t] == band), key=lambda b: b["x"])
+            for a, b in zip(row, row[1:]):
+                assert (a["object_id"], b["object_id"]) in order, (entry["image_id"], a, b)
+            for k, b in enumerate(row):
+                centre = b["x"] + b["w"] / 2
+                at_edge = b["x"] == 0 or b["x"] + b["w"] == width
+                assert at_edge or abs(centre - (k + 0.5) / len(row) * width) <= 0.015 * width + 1
+            rows_checked += 1
+    assert rows_checked >= 12
+
+
 def test_vg_colour_attributes_are_painted(generated: dict) -> None:
     root, _ = generated["vg"]
     thing_names = {c.vg for c in THINGS.values()}
