@@ -35,6 +35,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -1016,7 +1017,7 @@ class _VGWriter:
         for band in dict.fromkeys(t.support for t in scene.things if t.support != "sky"):
             row = sorted((k for k, t in enumerate(scene.things) if t.support == band),
                          key=lambda k: scene.things[k].box[0])
-            for a, b in zip(row, row[1:]):
+            for a, b in pairwise(row):
                 out.append((objs[a], "left of", objs[b]) if rng.random() < 0.5
                            else (objs[b], "right of", objs[a]))
         return out

@@ -4,6 +4,7 @@ Writes into `out_dir`:
 
     layout_model.pt     the exported model (state dict + config + vocab; weights_only-safe)
     metrics.json        final val / test metrics and the class-mean-box baseline (for DVC)
+    recall_by_class.json  val R@0.5 per class, model and class-mean baseline (also in MLflow)
     checkpoints/        Lightning checkpoints; `last.ckpt` is what `resume=True` continues from
     mlflow_run_id       the MLflow run, continued on resume
 
@@ -32,7 +33,7 @@ from scene2img.training.layout_export import (
     prepare_graph,
 )
 from scene2img.training.layout_module import LayoutModule
-from scene2img.training.metrics import class_mean_boxes, class_mean_metrics
+from scene2img.training.metrics import class_mean_boxes, class_mean_metrics, recall_by_class
 from scene2img.training.runtime import (
     build_trainer,
     resume_checkpoint,
@@ -47,6 +48,7 @@ __all__ = ["MODEL_FILE", "TrainLayoutResult", "load_layout_model", "predict_layo
 
 MODEL_FILE = "layout_model.pt"
 METRICS_FILE = "metrics.json"
+BY_CLASS_FILE = "recall_by_class.json"
 
 
 @dataclass
@@ -107,6 +109,9 @@ def train_layout(
                             extra={"params": dataclasses.asdict(tp), "metrics": metrics,
                                    "mlflow_run_id": run_id, "data": str(data_url)})
         atomic_write_json(metrics_path, metrics)
+        by_class = atomic_write_json(out_dir / BY_CLASS_FILE, recall_by_class(
+            module.model, means, datamodule.dataset("val")))
+        logger.experiment.log_artifact(logger.run_id, str(by_class))
         log.info("layout model: val R@0.5 %.3f (class-mean baseline %.3f) -> %s",
                  metrics.get("val/recall_at_0.5", float("nan")),
                  baseline["baseline/val/recall_at_0.5"], model_path)

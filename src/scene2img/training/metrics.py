@@ -24,8 +24,10 @@ from torchmetrics import Metric
 
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.models.boxes import box_iou, mask_iou
+from scene2img.models.layout import LayoutModel
 
-__all__ = ["RECALL_THRESHOLDS", "LayoutMetrics", "class_mean_boxes", "class_mean_metrics"]
+__all__ = ["RECALL_THRESHOLDS", "LayoutMetrics", "class_mean_boxes", "class_mean_metrics",
+           "recall_by_class"]
 
 RECALL_THRESHOLDS = (0.3, 0.5)
 IMAGE_OBJECT_IDX = 0
@@ -104,3 +106,33 @@ def class_mean_metrics(means: torch.Tensor, dataset: SceneGraphDataset) -> dict[
         gt = torch.from_numpy(rec.boxes)[None]  # [1, O, 4]
         metric.update(means[objects], gt, objects, torch.ones_like(objects, dtype=torch.bool))
     return {k: float(v) for k, v in metric.compute().items()}
+
+
+@torch.no_grad()
+def recall_by_class(
+    model: LayoutModel,
+    means: torch.Tensor,  # [C, 4] class-mean boxes (`class_mean_boxes` of the training split)
+    dataset: SceneGraphDataset,  # unflipped
+    threshold: float = 0.5,
+) -> dict[str, dict[str, float]]:
+    """Per class: objects scored, and the model's and the class-mean baseline's recall at IoU
+    `threshold`, most frequent class first. It shows where the graph helps and where it cannot
+    (objects a graph does not place); weighted by `objects`, it gives the overall recall."""
+    was_training = model.training
+    model.eval()
+    names = dataset.vocab.object_idx_to_name
+    hits: dict[int, list[int]] = {}  # class -> [objects, model hits, baseline hits]
+    for i in range(len(dataset)):
+        item = {k: v[None] for k, v in dataset[i].items()}
+        boxes, _ = model(item["objects"], item["obj_valid"], item["triples"],
+                         item["triple_valid"], item.get("attributes"))
+        keep = scored_objects(item["objects"], item["obj_valid"])
+        objects, gt = item["objects"][keep], item["boxes"][keep]  # [N], [N, 4]
+        got = box_iou(boxes[keep].float(), gt) >= threshold
+        base = box_iou(means[objects], gt) >= threshold
+        for c, m, b in zip(objects.tolist(), got.tolist(), base.tolist(), strict=True):
+            row = hits.setdefault(c, [0, 0, 0])
+            row[0], row[1], row[2] = row[0] + 1, row[1] + m, row[2] + b
+    model.train(was_training)
+    return {str(names[c]): {"objects": n, "model": m / n, "baseline": b / n}
+            for c, (n, m, b) in sorted(hits.items(), key=lambda kv: (-kv[1][0], kv[0]))}

@@ -7,6 +7,7 @@ the real datasets ship them, so that the readers can be tested against them.
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -250,7 +251,7 @@ def test_vg_graph_determines_the_composition(generated: dict) -> None:
                 order.add((o["object_id"], s["object_id"]))
         for band in set(support.values()):
             row = sorted((boxes[t] for t in support if support[t] == band), key=lambda b: b["x"])
-            for a, b in zip(row, row[1:]):
+            for a, b in pairwise(row):
                 assert (a["object_id"], b["object_id"]) in order, (entry["image_id"], a, b)
             for k, b in enumerate(row):
                 centre = b["x"] + b["w"] / 2

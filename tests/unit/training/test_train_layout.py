@@ -156,6 +156,18 @@ def test_stage_writes_model_metrics_and_an_mlflow_run(trained):
     assert run.data.params["train_layout/gconv_layers"] == "2"
     drawings = [f.path for f in client.list_artifacts(run.info.run_id, "layouts")]
     assert drawings and all(p.endswith(".png") for p in drawings)
+    assert "recall_by_class.json" in {f.path for f in client.list_artifacts(run.info.run_id)}
+
+
+def test_recall_by_class_adds_up_to_the_val_figures(trained):
+    out, _ = trained
+    metrics = json.loads((out / "metrics.json").read_text())
+    by_class = json.loads((out / "recall_by_class.json").read_text())
+    assert "sky" in by_class and "__image__" not in by_class
+    n = sum(row["objects"] for row in by_class.values())
+    for who, key in (("model", "val/recall_at_0.5"), ("baseline", "baseline/val/recall_at_0.5")):
+        overall = sum(row[who] * row["objects"] for row in by_class.values()) / n
+        assert overall == pytest.approx(metrics[key], abs=1e-6), who
 
 
 def test_exported_model_predicts_layouts(trained):
