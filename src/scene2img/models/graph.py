@@ -74,18 +74,20 @@ class GraphTripleConv(nn.Module):
         t_out = self.net1(t_vecs)  # [N_t, 2H + D_out]
         new_s, new_p, new_o = t_out.split([self.hidden, self.dim_out, self.hidden], dim=-1)
 
-        # Pool the candidates each object received as a subject or as an object.
-        pooled = obj.new_zeros(b * o, self.hidden).index_add(0, s_flat, new_s) \
-            .index_add(0, o_flat, new_o)  # [B * O, H]
+        # Pool the candidates each object received as a subject or as an object (summed in at
+        # least fp32: under bf16 autocast the candidates are bf16).
+        acc = torch.promote_types(new_s.dtype, torch.float32)
+        pooled = obj.new_zeros(b * o, self.hidden, dtype=acc) \
+            .index_add(0, s_flat, new_s.to(acc)).index_add(0, o_flat, new_o.to(acc))  # [B * O, H]
         if self.pooling == "avg":
-            ones = obj.new_ones(s_flat.shape[0])
-            counts = obj.new_zeros(b * o).index_add(0, s_flat, ones).index_add(0, o_flat, ones)
+            ones = pooled.new_ones(s_flat.shape[0])
+            counts = pooled.new_zeros(b * o).index_add(0, s_flat, ones).index_add(0, o_flat, ones)
             pooled = pooled / counts.clamp(min=1.0).unsqueeze(-1)
 
         # New object vectors for the valid objects; padding stays zero.
-        new_obj = obj.new_zeros(b, o, self.dim_out).index_put(
-            (obj_valid,), self.net2(pooled.reshape(b, o, -1)[obj_valid]))  # [B, O, D_out]
-        new_pred = obj.new_zeros(b, t, self.dim_out).index_put((triple_valid,), new_p)
+        obj_out = self.net2(pooled.reshape(b, o, -1)[obj_valid])  # [N_o, D_out]
+        new_obj = obj_out.new_zeros(b, o, self.dim_out).index_put((obj_valid,), obj_out)
+        new_pred = new_p.new_zeros(b, t, self.dim_out).index_put((triple_valid,), new_p)
         return new_obj, new_pred  # [B, O, D_out], [B, T, D_out]
 
 

@@ -150,9 +150,10 @@ class LayoutModel(nn.Module):
 
         # Heads on the valid objects only, scattered back into the padded layout.
         vecs = obj[obj_valid]  # [N, D]
-        m = self.mask_size
-        boxes = obj.new_zeros(b, o, 4).index_put((obj_valid,), self.box_net(vecs))  # [B, O, 4]
-        mask_logits = obj.new_zeros(b, o, m, m).index_put((obj_valid,), self.mask_net(vecs))
+        box_out, mask_out = self.box_net(vecs), self.mask_net(vecs)  # [N, 4], [N, M, M]
+        boxes = box_out.new_zeros(b, o, 4).index_put((obj_valid,), box_out)  # [B, O, 4]
+        mask_logits = mask_out.new_zeros(b, o, *mask_out.shape[1:]).index_put((obj_valid,),
+                                                                              mask_out)
         return boxes, mask_logits
 
     def forward(
