@@ -70,3 +70,15 @@ def toy_model(toy_vg: Path, tmp_path_factory) -> Path:
     stats = attribute_statistics(str(toy_vg), load_vocab(toy_vg))
     (model / "attribute_stats.json").write_text(json.dumps(stats))
     return model
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensors: one thread is faster, and much faster on a busy machine (use it with
+    `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

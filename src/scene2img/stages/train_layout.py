@@ -33,7 +33,7 @@ from scene2img.training.layout_export import (
     prepare_graph,
 )
 from scene2img.training.layout_module import LayoutModule
-from scene2img.training.metrics import class_mean_boxes, class_mean_metrics, recall_by_class
+from scene2img.training.metrics import class_mean_baseline, class_mean_boxes, recall_by_class
 from scene2img.training.runtime import (
     build_trainer,
     resume_checkpoint,
@@ -98,8 +98,9 @@ def train_layout(
     test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
 
     means = class_mean_boxes(datamodule.dataset("train"))
-    baseline = {f"baseline/{split}/{k}": v for split in ("val", "test")
-                for k, v in class_mean_metrics(means, datamodule.dataset(split)).items()}
+    base = {split: class_mean_baseline(means, datamodule.dataset(split)) for split in ("val", "test")}
+    baseline = {f"baseline/{split}/{k}": float(v)
+                for split, metric in base.items() for k, v in metric.compute().items()}
     metrics = {**{k: float(v) for k, v in {**val, **test}.items()}, **baseline,
                "steps": int(trainer.global_step)}
     model_path, metrics_path = out_dir / MODEL_FILE, out_dir / METRICS_FILE
@@ -110,7 +111,7 @@ def train_layout(
                                    "mlflow_run_id": run_id, "data": str(data_url)})
         atomic_write_json(metrics_path, metrics)
         by_class = atomic_write_json(out_dir / BY_CLASS_FILE, recall_by_class(
-            module.model, means, datamodule.dataset("val")))
+            module.by_class["val"], base["val"].by_class(), vocab.object_idx_to_name))
         logger.experiment.log_artifact(logger.run_id, str(by_class))
         log.info("layout model: val R@0.5 %.3f (class-mean baseline %.3f) -> %s",
                  metrics.get("val/recall_at_0.5", float("nan")),

@@ -4,7 +4,7 @@ and `LayoutLoss` (plain modules, in `scene2img.models.layout`).
 One step function serves train, val and test. Logged keys: `{stage}/loss`, `{stage}/loss_box`,
 `{stage}/loss_mask` (and `loss_g_adv`, `loss_d` with the discriminator); at validation and test
 `{stage}/box_iou`, `{stage}/recall_at_0.3`, `{stage}/recall_at_0.5` and, where the data has masks,
-`{stage}/mask_iou`. At each validation a drawing of the first validation layouts (predicted beside
+`{stage}/mask_iou`; `by_class[stage]` keeps the last epoch's per-class R@0.5. At each validation a drawing of the first validation layouts (predicted beside
 ground truth) goes to MLflow as `layouts/step_NNNNNN.png`.
 
 Optimisation is automatic with one Adam of two parameter groups (model, discriminator): the loss
@@ -63,7 +63,8 @@ class LayoutModule(pl.LightningModule):
             if params.adv_loss_weight > 0 else None
         self.loss = LayoutLoss(self.model, self.disc, params.box_loss_weight,
                                params.mask_loss_weight, params.adv_loss_weight, params.box_loss)
-        self.metrics = nn.ModuleDict({"val": LayoutMetrics(), "test": LayoutMetrics()})
+        self.metrics = nn.ModuleDict({s: LayoutMetrics(vocab.num_objects) for s in ("val", "test")})
+        self.by_class: dict[str, dict[int, tuple[int, float]]] = {}  # the last epoch's, per stage
         self._drawing: dict[str, torch.Tensor] | None = None
 
     def forward(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,6 +102,7 @@ class LayoutModule(pl.LightningModule):
     def _log_metrics(self, stage: str) -> None:
         values = self.metrics[stage].compute()
         self.log_dict({f"{stage}/{k}": v for k, v in values.items()})
+        self.by_class[stage] = self.metrics[stage].by_class()
         self.metrics[stage].reset()
 
     def on_validation_epoch_end(self) -> None:

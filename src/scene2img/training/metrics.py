@@ -24,9 +24,8 @@ from torchmetrics import Metric
 
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.models.boxes import box_iou, mask_iou
-from scene2img.models.layout import LayoutModel
 
-__all__ = ["RECALL_THRESHOLDS", "LayoutMetrics", "class_mean_boxes", "class_mean_metrics",
+__all__ = ["RECALL_THRESHOLDS", "LayoutMetrics", "class_mean_baseline", "class_mean_boxes",
            "recall_by_class"]
 
 RECALL_THRESHOLDS = (0.3, 0.5)
@@ -39,12 +38,21 @@ def scored_objects(objects: torch.Tensor, obj_valid: torch.Tensor) -> torch.Tens
 
 
 class LayoutMetrics(Metric):
-    """Mean box IoU, recall at IoU 0.3 / 0.5 and mask IoU, summed over batches (and DDP ranks)."""
+    """Mean box IoU, recall at IoU 0.3 / 0.5 and mask IoU, summed over batches (and DDP ranks).
+
+    With `num_classes`, it also counts objects and IoU >= 0.5 hits per class (`by_class`).
+    """
 
     full_state_update = False
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, num_classes: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.num_classes = num_classes
+        if num_classes:
+            self.add_state("class_boxes", torch.zeros(num_classes, dtype=torch.long),
+                           dist_reduce_fx="sum")
+            self.add_state("class_hits", torch.zeros(num_classes, dtype=torch.long),
+                           dist_reduce_fx="sum")
         self.add_state("iou_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("boxes", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("hits", torch.zeros(len(RECALL_THRESHOLDS), dtype=torch.long),
@@ -68,6 +76,10 @@ class LayoutMetrics(Metric):
         self.iou_sum += iou.double().sum()
         self.boxes += iou.numel()
         self.hits += torch.stack([(iou >= t).sum() for t in RECALL_THRESHOLDS])
+        if self.num_classes:
+            classes = objects[keep]  # [N]
+            self.class_boxes += torch.bincount(classes, minlength=self.num_classes)
+            self.class_hits += torch.bincount(classes[iou >= 0.5], minlength=self.num_classes)
         if pred_masks is not None and gt_masks is not None and has_masks is not None:
             keep_m = keep & has_masks[:, None]
             miou = mask_iou(pred_masks, gt_masks)[keep_m]
@@ -83,6 +95,14 @@ class LayoutMetrics(Metric):
             out["mask_iou"] = (self.mask_iou_sum / self.masks.double()).float()
         return out
 
+    def by_class(self) -> dict[int, tuple[int, float]]:
+        """Class index -> (objects scored, recall at IoU 0.5), over all ranks; classes seen only."""
+        if not self.num_classes:
+            raise ValueError("LayoutMetrics(num_classes=...) is needed for by_class()")
+        with self.sync_context():
+            boxes, hits = self.class_boxes.tolist(), self.class_hits.tolist()
+        return {c: (n, h / n) for c, (n, h) in enumerate(zip(boxes, hits, strict=True)) if n}
+
 
 def class_mean_boxes(dataset: SceneGraphDataset) -> torch.Tensor:
     """[C, 4]: each class's mean box over a split (no flips); classes never seen: the mean box."""
@@ -97,42 +117,27 @@ def class_mean_boxes(dataset: SceneGraphDataset) -> torch.Tensor:
     return torch.from_numpy(means).float()
 
 
-def class_mean_metrics(means: torch.Tensor, dataset: SceneGraphDataset) -> dict[str, float]:
-    """The layout metrics of the baseline that predicts each object's class-mean box."""
-    metric = LayoutMetrics()
+def class_mean_baseline(means: torch.Tensor, dataset: SceneGraphDataset) -> LayoutMetrics:
+    """The layout metrics (with `by_class`) of the baseline that predicts each object's
+    class-mean box, over a split."""
+    metric = LayoutMetrics(num_classes=means.shape[0])
     for i in range(len(dataset)):
         rec = dataset.reader[i]
         objects = torch.from_numpy(rec.objects)[None]  # [1, O]
         gt = torch.from_numpy(rec.boxes)[None]  # [1, O, 4]
         metric.update(means[objects], gt, objects, torch.ones_like(objects, dtype=torch.bool))
-    return {k: float(v) for k, v in metric.compute().items()}
+    return metric
 
 
-@torch.no_grad()
 def recall_by_class(
-    model: LayoutModel,
-    means: torch.Tensor,  # [C, 4] class-mean boxes (`class_mean_boxes` of the training split)
-    dataset: SceneGraphDataset,  # unflipped
-    threshold: float = 0.5,
+    model: dict[int, tuple[int, float]],  # `LayoutMetrics.by_class()` of the model on a split
+    baseline: dict[int, tuple[int, float]],  # ... of `class_mean_baseline` on the same split
+    names: list[str | None],  # vocab.object_idx_to_name
 ) -> dict[str, dict[str, float]]:
-    """Per class: objects scored, and the model's and the class-mean baseline's recall at IoU
-    `threshold`, most frequent class first. It shows where the graph helps and where it cannot
-    (objects a graph does not place); weighted by `objects`, it gives the overall recall."""
-    was_training = model.training
-    model.eval()
-    names = dataset.vocab.object_idx_to_name
-    hits: dict[int, list[int]] = {}  # class -> [objects, model hits, baseline hits]
-    for i in range(len(dataset)):
-        item = {k: v[None] for k, v in dataset[i].items()}
-        boxes, _ = model(item["objects"], item["obj_valid"], item["triples"],
-                         item["triple_valid"], item.get("attributes"))
-        keep = scored_objects(item["objects"], item["obj_valid"])
-        objects, gt = item["objects"][keep], item["boxes"][keep]  # [N], [N, 4]
-        got = box_iou(boxes[keep].float(), gt) >= threshold
-        base = box_iou(means[objects], gt) >= threshold
-        for c, m, b in zip(objects.tolist(), got.tolist(), base.tolist(), strict=True):
-            row = hits.setdefault(c, [0, 0, 0])
-            row[0], row[1], row[2] = row[0] + 1, row[1] + m, row[2] + b
-    model.train(was_training)
-    return {str(names[c]): {"objects": n, "model": m / n, "baseline": b / n}
-            for c, (n, m, b) in sorted(hits.items(), key=lambda kv: (-kv[1][0], kv[0]))}
+    """Per class, most frequent first: objects scored, the model's and the baseline's R@0.5.
+
+    It shows where the graph helps and where it cannot (objects a graph does not place);
+    weighted by `objects`, it gives the overall recall."""
+    order = sorted(model, key=lambda c: (-model[c][0], c))
+    return {str(names[c]): {"objects": model[c][0], "model": model[c][1],
+                            "baseline": baseline.get(c, (0, 0.0))[1]} for c in order}

@@ -55,13 +55,7 @@ def padded_batch(graphs, o: int, t: int, attrs: int = 3, junk: bool = True, seed
     return objects, obj_valid, triples, triple_valid, attributes
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is faster, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
