@@ -6,8 +6,9 @@ seeded), predicts the layout, keeps any pinned boxes, and paints the image. Ever
 recorded in a JSON-able `state` (image latent, per-object latents, sampled attributes, boxes), so
 an edit can regenerate with the untouched objects' latents and boxes kept.
 
-It is what `scene2img generate` / `edit`, the registered MLflow model and the evaluation's
-predicted-layout mode run.
+It is what `scene2img generate` / `edit` and the registered MLflow model run. An image model
+trained on ground-truth masks (`train_image.g.gt_masks`) is given the layout model's predicted
+masks, as in the evaluation's predicted-layout mode; other image models regress their own.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class SceneToImage:
         self.attribute_stats = attribute_stats
         self.device = torch.device(device)
         self.max_objects = min(layout_config["max_objects"], generator_config["max_objects"])
+        from scene2img.training.image_module import takes_masks
+
+        self.takes_masks = takes_masks(generator_config)
 
     @classmethod
     def from_files(cls, layout_path: str | Path, image_path: str | Path,
@@ -67,10 +71,12 @@ class SceneToImage:
                    device: str | torch.device = "cpu") -> SceneToImage:
         """Load the two exports (weights_only) and check they share one vocabulary."""
         from scene2img.stages.train_image import load_generator
+        from scene2img.training.image_module import check_mask_sizes
         from scene2img.training.layout_export import load_layout_model
 
         layout, vocab, layout_config = load_layout_model(layout_path)
         generator, gen_vocab, gen_config = load_generator(image_path)
+        check_mask_sizes(gen_config, layout_config, f"{image_path} / {layout_path}")
         if gen_vocab.to_json() != vocab.to_json():
             raise ModelError(f"{layout_path} and {image_path} were trained on different "
                              "vocabularies; train both on the same processed dataset")
@@ -128,7 +134,7 @@ class SceneToImage:
         for i, k in enumerate(kept):
             if k and k.get("z") is not None:
                 z_obj[0, i] = torch.tensor(k["z"], dtype=torch.float32)
-        image = self._paint(graph, boxes, z_img, z_obj)
+        image = self._paint(graph, boxes, z_img, z_obj, masks)
         state = {
             "version": STATE_VERSION,
             "seed": seed,
@@ -157,9 +163,12 @@ class SceneToImage:
         return boxes.cpu(), masks.cpu()
 
     def _paint(self, graph: SceneGraph, boxes: torch.Tensor, z_img: torch.Tensor,
-               z_obj: torch.Tensor) -> np.ndarray:
+               z_obj: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
         objs, _, attrs = self._indices(graph)
         n = len(objs)
+        given = None  # [1, n + 1, M, M]: the layout model's masks, none for __image__
+        if self.takes_masks:
+            given = torch.cat([masks.float(), masks.new_zeros(1, *masks.shape[1:])])[None]
         objects = torch.tensor([*objs, self.vocab.object_name_to_idx["__image__"]])[None]
         all_boxes = torch.cat([boxes, torch.tensor([[0.0, 0.0, 1.0, 1.0]])])[None]
         attributes = torch.zeros(1, n + 1, self.vocab.num_attributes)
@@ -167,5 +176,6 @@ class SceneToImage:
             attributes[0, i, a] = 1.0
         d = self.device
         image = self.generator(objects.to(d), all_boxes.to(d), torch.ones(1, n + 1, dtype=torch.bool,
-                               device=d), attributes.to(d), z_img.to(d), z_obj.to(d))
+                               device=d), attributes.to(d), z_img.to(d), z_obj.to(d),
+                               None if given is None else given.to(d))
         return to_uint8(image.float())[0].permute(1, 2, 0).cpu().numpy()
