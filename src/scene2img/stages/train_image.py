@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from scene2img.config import ImageGeneratorParams, Params
+from scene2img.config import ImageGeneratorParams, Params, TrainImageParams
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, ModelError
@@ -186,10 +186,11 @@ def train_image(
     return TrainImageResult(out_dir, model_path, metrics_path, metrics, run_id)
 
 
-def ema_for_export(module: ImageGANModule, train: SceneGraphDataset, tp, image_size: int,
-                   vocab: Vocab) -> tuple[nn.Module, str]:
-    """A plain copy of the EMA generator (no SyncBatchNorm, on the CPU) with its batch-norm
-    statistics recomputed over the first `ema_bn_batches` training batches, and how they were made.
+def ema_for_export(module: ImageGANModule, train: SceneGraphDataset, tp: TrainImageParams,
+                   image_size: int, vocab: Vocab) -> tuple[nn.Module, str]:
+    """A plain copy of the EMA generator (no SyncBatchNorm) with its batch-norm statistics
+    recomputed on the training device over the first `ema_bn_batches` training batches, and how
+    they were made.
 
     `update_ema` copies the trained G's running statistics, which belong to G's weights; the EMA
     weights normalise other activations, so their statistics are measured again here.
@@ -199,12 +200,14 @@ def ema_for_export(module: ImageGANModule, train: SceneGraphDataset, tp, image_s
     G.eval()
     if tp.ema_bn_batches <= 0:
         return G, "copied from the trained generator"
+    G.to(module.device)
     loader = DataLoader(train, batch_size=tp.batch_size, shuffle=False)
-    batches = (b for _, b in zip(range(tp.ema_bn_batches), loader, strict=False))
+    batches = ({k: v.to(module.device) for k, v in b.items()}
+               for _, b in zip(range(tp.ema_bn_batches), loader, strict=False))
     gan = LayoutGANLoss(G, module.D, gt_masks=tp.g.gt_masks)
     count = gan.recompute_batch_norm(G, batches, torch.Generator().manual_seed(tp.seed + 7))
     log.info("EMA generator: batch-norm statistics recomputed over %d training batches", count)
-    return G, f"recomputed over {count} training batches"
+    return G.cpu(), f"recomputed over {count} training batches"
 
 
 # --------------------------------------------------------------------------------------------
