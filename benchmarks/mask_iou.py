@@ -72,6 +72,7 @@ def main() -> None:
         "box_mask_iou": trained["box_iou"],
         "untrained_mask_iou": regressed_mask_iou(dataset, untrained)["mask_iou"],
         "objects": trained["objects"],
+        "per_class": {vocab.object_idx_to_name[c]: v for c, v in trained["per_class"].items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
@@ -80,6 +81,9 @@ def main() -> None:
     print(f"  regressed masks  IoU {figures['regressed_mask_iou']:.3f}")
     print(f"  box-filling mask IoU {figures['box_mask_iou']:.3f}")
     print(f"  untrained G      IoU {figures['untrained_mask_iou']:.3f}")
+    for name, v in sorted(figures["per_class"].items(), key=lambda kv: -kv[1]["objects"]):
+        print(f"    {name:>12}: {v['mask_iou']:.3f} vs box {v['box_iou']:.3f} "
+              f"({v['objects']} objects)")
     if args.figure:
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         figure(G, dataset, vocab.num_objects, args.figure_images).save(args.figure)

@@ -7,6 +7,7 @@ the IoU a box-filling mask (all ones: "the object is its box") gets:
 
     mask_iou          mean IoU of the regressed masks with the ground truth
     box_iou           mean IoU of the box-filling mask with the ground truth (the baseline)
+    per_class         the same two, and the object count, per class index
 
 A mask regressor that learned nothing useful sits at or below the baseline (a mask that is high
 everywhere *is* the box); one that learned the shapes is above it.
@@ -31,7 +32,7 @@ def regressed_mask_iou(
     batch_size: int = 16,
     seed: int = 0,  # object latents
     threshold: float = 0.5,  # a regressed pixel is "in" at or above this
-) -> dict[str, float]:
+) -> dict:
     """Mean IoU of the generator's regressed masks and of box-filling masks with the data's masks,
     over the real objects of images that have masks.
 
@@ -45,7 +46,7 @@ def regressed_mask_iou(
         1.0
     """
     rng = torch.Generator().manual_seed(seed)
-    total, box_total, count = 0.0, 0.0, 0
+    sums: dict[int, list[float]] = {}  # class -> [mask IoU sum, box IoU sum, count]
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         keep = real_objects(batch["objects"], batch["obj_valid"]) & batch["has_masks"][:, None]
         if not keep.any():
@@ -57,10 +58,19 @@ def regressed_mask_iou(
         target = batch["masks"].float()
         if target.shape[-1] != pred.shape[-1]:
             target = nn.functional.interpolate(target, size=pred.shape[-2:], mode="nearest")
-        total += float(mask_iou(pred, target, threshold)[keep].sum())
-        box_total += float(mask_iou(torch.ones_like(target), target)[keep].sum())
-        count += int(keep.sum())
+        ious = mask_iou(pred, target, threshold)[keep]  # [N]
+        boxes = mask_iou(torch.ones_like(target), target)[keep]
+        for c, a, b_ in zip(batch["objects"][keep].tolist(), ious.tolist(), boxes.tolist(),
+                            strict=True):
+            row = sums.setdefault(c, [0.0, 0.0, 0])
+            row[0] += a
+            row[1] += b_
+            row[2] += 1
+    count = sum(int(r[2]) for r in sums.values())
     if not count:
         raise ValueError("no objects with ground-truth masks in this dataset (Visual Genome has "
                          "none); measure on COCO-Stuff or ADE20K data")
-    return {"mask_iou": total / count, "box_iou": box_total / count, "objects": count}
+    return {"mask_iou": sum(r[0] for r in sums.values()) / count,
+            "box_iou": sum(r[1] for r in sums.values()) / count, "objects": count,
+            "per_class": {c: {"mask_iou": r[0] / r[2], "box_iou": r[1] / r[2], "objects": int(r[2])}
+                          for c, r in sorted(sums.items())}}

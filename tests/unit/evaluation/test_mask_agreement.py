@@ -40,3 +40,14 @@ def test_data_without_masks_is_refused(toy_vg):
     data = SceneGraphDataset(toy_vg, "val", 16, vocab=vocab)
     with pytest.raises(ValueError, match="no objects with ground-truth masks"):
         regressed_mask_iou(data, _generator(vocab.num_objects))
+
+
+def test_per_class_figures_add_up(toy_coco):
+    vocab = load_vocab(toy_coco)
+    data = SceneGraphDataset(toy_coco, "val", 16, vocab=vocab)
+    out = regressed_mask_iou(data, _generator(vocab.num_objects), batch_size=8)
+    rows = out["per_class"].values()
+    assert sum(r["objects"] for r in rows) == out["objects"]
+    weighted = sum(r["mask_iou"] * r["objects"] for r in rows) / out["objects"]
+    assert weighted == pytest.approx(out["mask_iou"])
+    assert all(0 < c < vocab.num_objects for c in out["per_class"])  # never __image__
