@@ -84,15 +84,16 @@ class BuildError(Exception):
 # names: the tag, the Dockerfile's defaults, the local base
 
 
-def image_tag(commit: str, constraints: bytes, dirty: bool) -> str:
-    """`<commit[:12]>-constraints-<sha256(constraints.txt)[:12]>`, `-dirty` if uncommitted.
+def image_tag(commit: str, constraints: bytes, dirty: bool, weights_sha256: str | None = None) -> str:
+    """`<commit[:12]>-constraints-<sha256(constraints.txt)[:12]>[-fid<weights sha[:8]>][-dirty]`.
 
     Example:
         >>> image_tag("ae71e40c1f2a9b", b"torch==2.14.1\\n", dirty=False)
         'ae71e40c1f2a-constraints-cb4c768c4b63'
     """
     digest = hashlib.sha256(constraints).hexdigest()[:12]
-    return f"{commit[:12]}-constraints-{digest}" + ("-dirty" if dirty else "")
+    weights = f"-fid{weights_sha256[:8]}" if weights_sha256 else ""
+    return f"{commit[:12]}-constraints-{digest}{weights}" + ("-dirty" if dirty else "")
 
 
 def dockerfile_arg(text: str, name: str) -> str:
@@ -311,7 +312,7 @@ def choose_base(engine: str, requested: str | None, env: dict[str, str]) -> tupl
     if subprocess.run([engine, "pull", cuda], env=env).returncode == 0:
         return cuda, "the published CUDA base (pulled)", 0.0
     ref = debian_base_ref(DEBIAN_BASE)
-    why = f"the CUDA base cannot be pulled here: a local Debian base ({ref})"
+    why = "the CUDA base cannot be pulled here, so a local Debian one"
     if image_exists(engine, ref, env):
         return ref, why, 0.0
     print(f"make image: making {ref} with mmdebstrap", flush=True)
@@ -408,7 +409,6 @@ def build(args: argparse.Namespace) -> int:
     dockerfile = DOCKERFILE.read_text()
     commit, dirty = git_state(ROOT)
     constraints = (ROOT / "constraints.txt").read_bytes()
-    tag = image_tag(commit, constraints, dirty)
     base, why, base_seconds = choose_base(engine, args.cuda_image, env)
     pip = pip_config_for_build(host_pip_config(), with_mounts=engine == "podman",
                                default_ca=system_ca_bundle())
@@ -431,6 +431,7 @@ def build(args: argparse.Namespace) -> int:
                   "scene2img.constraints-sha256": hashlib.sha256(constraints).hexdigest(),
                   "scene2img.dirty": str(dirty).lower(),
                   "scene2img.inception-weights-sha256": weights_sha if weights_dir else "none"}
+        tag = image_tag(commit, constraints, dirty, build_args.get("INCEPTION_WEIGHTS_SHA256"))
         ref = f"{IMAGE_NAME}:{tag}"
         cmd = build_command(engine, [ref, f"{IMAGE_NAME}:latest"], build_args, labels,
                             pip_conf=str(tmp_path / "pip.conf"), ca_bundle=pip.ca_bundle,

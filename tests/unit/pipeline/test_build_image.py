@@ -49,7 +49,10 @@ def test_tag_names_the_commit_and_the_constraints():
     assert tag == f"ae71e4026da0-constraints-{hashlib.sha256(pins).hexdigest()[:12]}"
     assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag)  # a valid image tag
     assert bi.image_tag(commit, b"torch==2.14.2\n", dirty=False) != tag
-    assert bi.image_tag(commit, b"torch==2.14.1\n", dirty=True) == tag + "-dirty"
+    assert bi.image_tag(commit, pins, dirty=True) == tag + "-dirty"
+    # an image with the FID weights is told apart from one without
+    assert bi.image_tag(commit, pins, dirty=True, weights_sha256="6726825d0af5") == (
+        tag + "-fid6726825d-dirty")
 
 
 def test_dockerfile_defaults_are_read_from_the_dockerfile():
