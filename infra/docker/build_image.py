@@ -406,32 +406,32 @@ def main(argv: list[str] | None = None) -> int:
 def build(args: argparse.Namespace) -> int:
     engine = pick_engine(args.engine)
     env = engine_env(engine)
-    dockerfile = DOCKERFILE.read_text()
     commit, dirty = git_state(ROOT)
     constraints = (ROOT / "constraints.txt").read_bytes()
-    base, why, base_seconds = choose_base(engine, args.cuda_image, env)
-    pip = pip_config_for_build(host_pip_config(), with_mounts=engine == "podman",
-                               default_ca=system_ca_bundle())
-    for setting in pip.left_out:
-        print(f"make image: pip setting not passed to the build: {setting}", file=sys.stderr)
-    weights_sha = args.inception_weights_sha256 or dockerfile_arg(dockerfile,
+    weights_sha = args.inception_weights_sha256 or dockerfile_arg(DOCKERFILE.read_text(),
                                                                   "INCEPTION_WEIGHTS_SHA256")
     with tempfile.TemporaryDirectory(prefix="scene2img-image-") as tmp:
         tmp_path = Path(tmp)
-        (tmp_path / "pip.conf").write_text(pip.text)
-        (tmp_path / "empty").write_text("")
-        build_args = {"CUDA_IMAGE": base, "GIT_COMMIT": commit}
+        build_args = {"GIT_COMMIT": commit}
         weights_dir = None
-        if args.inception_weights:
+        if args.inception_weights:  # checked first: a wrong file fails before any work
             weights_dir = stage_weights(args.inception_weights, weights_sha, tmp_path)
             build_args["INCEPTION_WEIGHTS"] = Path(args.inception_weights).name
             build_args["INCEPTION_WEIGHTS_SHA256"] = weights_sha
+        base, why, base_seconds = choose_base(engine, args.cuda_image, env)
+        build_args["CUDA_IMAGE"] = base
+        pip = pip_config_for_build(host_pip_config(), with_mounts=engine == "podman",
+                                   default_ca=system_ca_bundle())
+        for setting in pip.left_out:
+            print(f"make image: pip setting not passed to the build: {setting}", file=sys.stderr)
+        (tmp_path / "pip.conf").write_text(pip.text)
+        (tmp_path / "empty").write_text("")
         labels = {"org.opencontainers.image.revision": commit,
                   "org.opencontainers.image.base.name": base,
                   "scene2img.constraints-sha256": hashlib.sha256(constraints).hexdigest(),
                   "scene2img.dirty": str(dirty).lower(),
                   "scene2img.inception-weights-sha256": weights_sha if weights_dir else "none"}
-        tag = image_tag(commit, constraints, dirty, build_args.get("INCEPTION_WEIGHTS_SHA256"))
+        tag = image_tag(commit, constraints, dirty, weights_sha if weights_dir else None)
         ref = f"{IMAGE_NAME}:{tag}"
         cmd = build_command(engine, [ref, f"{IMAGE_NAME}:latest"], build_args, labels,
                             pip_conf=str(tmp_path / "pip.conf"), ca_bundle=pip.ca_bundle,
