@@ -2,8 +2,9 @@
 
 Standard library only: it runs before `make install`, with the host's Python 3.11.
 
-- Engine: podman where installed (with the project's `infra/podman/containers.conf`, selected
-  through `CONTAINERS_CONF`), otherwise a running docker; `ENGINE=podman|docker` picks one.
+- Engine: podman where installed (with the project's `infra/podman/containers.conf` and
+  `storage.conf`, selected through `CONTAINERS_CONF` / `CONTAINERS_STORAGE_CONF`), otherwise a
+  running docker; `ENGINE=podman|docker` picks one.
 - Base: `CUDA_IMAGE` when given; else the Dockerfile's published CUDA base when it can be pulled;
   else a minimal Debian bookworm with Python 3.11, made with mmdebstrap and imported as a local
   image (made once, reused while its recipe is unchanged).
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"
 IGNOREFILE = ROOT / "infra" / "docker" / "Dockerfile.dockerignore"
 CONTAINERS_CONF = ROOT / "infra" / "podman" / "containers.conf"
+STORAGE_CONF = ROOT / "infra" / "podman" / "storage.conf"
 RECORD = ROOT / "outputs" / "image" / "build.json"
 IMAGE_NAME = "localhost/scene2img"
 # What the image is built from (the Dockerfile's COPY sources and the Dockerfile itself): a change
@@ -260,11 +262,14 @@ def ulimit_problems(conf_text: str, hard: dict[str, int]) -> list[str]:
 
 
 def engine_env(engine: str) -> dict[str, str]:
-    """The engine's environment: podman gets the project's containers.conf unless one is set."""
+    """The engine's environment: podman gets the project's containers.conf and storage.conf
+    unless the caller set their own."""
     env = dict(os.environ)
     if engine == "docker":
         env["DOCKER_BUILDKIT"] = "1"
-    elif "CONTAINERS_CONF" not in env:
+        return env
+    env.setdefault("CONTAINERS_STORAGE_CONF", str(STORAGE_CONF))
+    if "CONTAINERS_CONF" not in env:
         env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
         hard = {"nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
                 "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[1]}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # podman's Docker-compatible API on a unix socket, for Docker clients (docker-py, which KFP's
-# DockerRunner uses, and the docker CLI), with the project's containers.conf:
+# DockerRunner uses, and the docker CLI), with the project's containers.conf and storage.conf:
 #
 #   eval "$(infra/podman/socket.sh start)"   # prints export DOCKER_HOST=unix://...; reuses a
 #                                            # service that already answers on that socket
@@ -12,6 +12,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$root/infra/podman/containers.conf}
+export CONTAINERS_STORAGE_CONF=${CONTAINERS_STORAGE_CONF:-$root/infra/podman/storage.conf}
 dir=${SCENE2IMG_PODMAN_DIR:-${XDG_RUNTIME_DIR:-/tmp}/scene2img-podman-$(id -u)}
 sock=$dir/podman.sock
 pidfile=$dir/podman.pid

@@ -183,3 +183,14 @@ def test_weights_are_checked_before_the_build(tmp_path):
 def test_engine_choice_is_checked():
     with pytest.raises(bi.BuildError, match="expected podman or docker"):
         bi.pick_engine("buildkit")
+
+
+def test_podman_gets_the_project_settings_unless_the_caller_has_its_own(monkeypatch):
+    monkeypatch.delenv("CONTAINERS_STORAGE_CONF", raising=False)
+    monkeypatch.setenv("CONTAINERS_CONF", "/elsewhere/containers.conf")
+    env = bi.engine_env("podman")
+    assert env["CONTAINERS_STORAGE_CONF"] == str(bi.STORAGE_CONF)
+    assert env["CONTAINERS_CONF"] == "/elsewhere/containers.conf"
+    assert 'driver = "overlay"' in bi.STORAGE_CONF.read_text()  # never vfs: full copies per layer
+    docker = bi.engine_env("docker")
+    assert "CONTAINERS_STORAGE_CONF" not in docker and docker["DOCKER_BUILDKIT"] == "1"
