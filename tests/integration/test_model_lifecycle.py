@@ -192,7 +192,8 @@ def test_generate_and_edit_from_the_registry(lifecycle, team_stack, tmp_path) ->
     ops.write_text(json.dumps([{"op": "remove", "index": 0}]))
     out = subprocess.run([CLI, "edit", "--graph", str(graph), "--state",
                           str(tmp_path / "state.json"), "--ops", str(ops), "--model",
-                          f"models:/{reg.name}@champion", "--out", str(tmp_path / "b.png")],
+                          f"models:/{reg.name}@champion", "--out", str(tmp_path / "b.png"),
+                          "--in-place"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert len(json.loads(graph.read_text())["objects"]) == len(example["objects"]) - 1
