@@ -62,7 +62,9 @@ def png_base64(image: np.ndarray) -> str:
 def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
     """Scene graphs (JSON strings or objects) and an optional seed in; images and layouts out.
     `seed` is typed `any` so that null (or a record without it) passes MLflow's schema check and
-    gets the default; `predict` checks that each seed is an integer."""
+    gets the default, and integers arrive exact (`long` refuses null, `double` refuses
+    integers); `predict` checks that each seed is an integer. The price: MLflow cannot type a
+    CSV request's columns from an `any` column, so requests are JSON or Parquet."""
     inputs = Schema([ColSpec(DataType.string, "scene_graph"),
                      ColSpec(AnyType(), "seed", required=False)])
     return ModelSignature(inputs, infer_signature(example, output).outputs)
@@ -159,6 +161,7 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
         try:
             for i, (graph, seed) in enumerate(zip(graphs, seeds, strict=True)):
                 parsed = self.model.parse(graph, where=f"scene_graph[{i}]")
+                seed = None if seed is pd.NA else seed  # missing in a nullable column (Parquet)
                 checked.append((parsed, check_seed(seed, f"seed[{i}]") or 0))
         except Scene2ImgError as exc:
             raise _refuse(str(exc)) from None

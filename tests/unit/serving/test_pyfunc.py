@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from mlflow.exceptions import MlflowException
@@ -79,6 +80,11 @@ def test_seed_null_is_the_default_seed(served) -> None:
     assert [r["seed"] for r in rows] == [0, 7]
     _, default = post(served, records({"scene_graph": text}))
     assert rows[0]["image_png_base64"] == default[0]["image_png_base64"]
+    # a missing value in a nullable integer column (Parquet) is null too
+    frame = pd.DataFrame({"scene_graph": [text, text], "seed": pd.array([None, 7], dtype="Int64")})
+    answer = scoring_server.invocations(frame.to_parquet(), "application/vnd.apache.parquet",
+                                        served, served.metadata.get_input_schema())
+    assert [r["seed"] for r in json.loads(answer.response)["predictions"]] == [0, 7]
 
 
 @pytest.mark.parametrize(
