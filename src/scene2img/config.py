@@ -299,6 +299,26 @@ class PromoteParams:
 
 
 @dataclass
+class ServeParams:
+    """Limits on one request to `generate` / `edit` and to the served model, checked before any
+    work (`scene2img.serving`). `register` records them with the model (its `model_config`)."""
+
+    max_graph_bytes: int  # one scene graph: its JSON text, or an object's size as JSON
+    max_state_bytes: int  # an edit's state file
+    max_depth: int  # JSON nesting of a scene graph (the format needs 4)
+    max_relationships: int  # per scene graph
+    max_attributes: int  # per object
+    max_name_chars: int  # a class, attribute or predicate name
+    max_records: int  # scene graphs in one request to the served model
+    request_timeout_s: float  # a served request still computing after this stops (HTTP 504)
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not value > 0:
+                raise ConfigError(f"serve.{name} must be positive, got {value!r}")
+
+
+@dataclass
 class Params:
     toyworld: ToyworldParams
     preprocess: PreprocessParams
@@ -311,6 +331,7 @@ class Params:
     pipeline: PipelineParams
     register: RegisterParams
     promote: PromoteParams
+    serve: ServeParams
     extra: dict[str, Any] = field(default_factory=dict)  # sections not typed yet, kept verbatim
 
     def to_dict(self) -> dict[str, Any]:
@@ -364,6 +385,12 @@ def params_from_dict(raw: dict[str, Any], where: str = "params") -> Params:
     params = _build(Params, {k: v for k, v in raw.items() if k in typed}, where, prefix="")
     params.extra = extra
     return params
+
+
+def section_from_dict(cls: type, raw: Any, where: str, prefix: str) -> Any:
+    """One section's dataclass from a mapping (e.g. a served model's recorded `serve` limits),
+    with the same checks as `load_params`; `prefix` names its keys in errors (`serve.`)."""
+    return _build(cls, raw, where, prefix)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
