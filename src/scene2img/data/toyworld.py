@@ -31,8 +31,6 @@ import io
 import json
 import logging
 import math
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -46,7 +44,8 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from scene2img.config import ToyworldParams
-from scene2img.errors import ConfigError, DataError
+from scene2img.errors import ConfigError
+from scene2img.files import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -194,24 +193,9 @@ def generate_toyworld(fmt: str, out_dir: Path, params: ToyworldParams) -> dict[s
         raise ConfigError(f"unknown toyworld format {fmt!r}; expected one of {', '.join(FORMATS)}")
     _check_params(params)
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise DataError(
-            f"{out_dir}: already exists and is not empty; the toy world is only written to a new "
-            "or empty folder (remove it or choose another output path)"
-        )
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    log.info(
-        "generating %d toy-world scenes (%dx%d) in %s format into %s",
-        params.images,
-        params.width,
-        params.height,
-        fmt,
-        out_dir,
-    )
-    try:
+    with atomic_dir(out_dir, "the toy world") as tmp:
+        log.info("generating %d toy-world scenes (%dx%d) in %s format into %s", params.images,
+                 params.width, params.height, fmt, out_dir)
         splits = _assign_splits(params)
         writer = _WRITERS[fmt](tmp, params)
         objects = 0
@@ -222,12 +206,6 @@ def generate_toyworld(fmt: str, out_dir: Path, params: ToyworldParams) -> dict[s
             objects += len(scene.things)
             writer.add(index, splits[index], scene)
         counts = writer.finish()
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        out_dir.rmdir()  # empty (checked above); rename needs the name free
-    os.replace(tmp, out_dir)
     counts = {
         "images": params.images,
         **{s: splits.count(s) for s in ("train", "val", "test")},

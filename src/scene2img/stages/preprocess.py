@@ -3,7 +3,7 @@
 Two passes. The annotation pass (this process) reads the source, assigns splits, filters and
 builds the vocabulary; the pixel pass (a process pool) decodes each kept image once, resizes it,
 resizes the masks and encodes the records. Everything is written into a temporary sibling
-folder that is renamed into place at the end, so an interrupted run leaves no partial dataset.
+folder that is renamed into place at the end (`files.atomic_dir`), so an interrupted run leaves no partial dataset.
 The same inputs and params give byte-identical outputs.
 """
 
@@ -14,7 +14,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from scene2img.data.records import RawScene
 from scene2img.data.shards import SCHEMA_VERSION, ShardWriter
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, DataError
+from scene2img.files import atomic_dir
 
 log = logging.getLogger(__name__)
 SOURCES = ("vg", "coco-stuff", "ade20k")
@@ -83,10 +83,7 @@ def preprocess(
         has_masks=params.source != "vg",
     )
     out_dir = Path(out_dir)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out_dir, "preprocess", replace=True) as tmp:
         counts, shard_sha, images_sha = _write_shards(scenes, vocab, settings, params, tmp,
                                                       drops, progress)
         if counts.get("train", 0) == 0:
@@ -109,10 +106,6 @@ def preprocess(
         }
         data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
         (tmp / MANIFEST_FILE).write_bytes(data)
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("wrote %s: %s", out_dir, counts)
     return PreprocessResult(out_dir, params.source, counts, drops.as_dict(), _vocab_sizes(vocab),
                             hashlib.sha256(data).hexdigest())
@@ -319,17 +312,6 @@ class _encoded:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Rename `tmp` to `out`; an existing `out` is moved aside first and removed after."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _params_dict(params: PreprocessParams) -> dict:
