@@ -10,7 +10,6 @@ The same inputs and params give byte-identical outputs.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -25,6 +24,7 @@ from scene2img.config import PreprocessParams
 from scene2img.data import filters
 from scene2img.data.drops import DropCounts
 from scene2img.data.encode import EncodeSettings, ImageSkipped, encode_scene
+from scene2img.data.processed import SPLITS, VOCAB_FILE, write_manifest, write_vocab
 from scene2img.data.records import RawScene
 from scene2img.data.shards import SCHEMA_VERSION, ShardWriter
 from scene2img.data.vocab import Vocab
@@ -33,8 +33,6 @@ from scene2img.files import atomic_dir
 
 log = logging.getLogger(__name__)
 SOURCES = ("vg", "coco-stuff", "ade20k")
-MANIFEST_FILE = "manifest.json"
-VOCAB_FILE = "vocab.json"
 
 
 @dataclass
@@ -88,7 +86,7 @@ def preprocess(
                                                       drops, progress)
         if counts.get("train", 0) == 0:
             filters.require_nonempty([], drops, params.source)
-        vocab.save(tmp / VOCAB_FILE)
+        vocab_sha = write_vocab(tmp, vocab)
         inputs["images (kept, in order)"] = images_sha
         manifest = {
             "schema_version": SCHEMA_VERSION,
@@ -101,14 +99,12 @@ def preprocess(
             "counts": counts,
             "dropped": drops.as_dict(),
             "vocab_sizes": _vocab_sizes(vocab),
-            "files_sha256": {**shard_sha,
-                             VOCAB_FILE: hashlib.sha256((tmp / VOCAB_FILE).read_bytes()).hexdigest()},
+            "files_sha256": {**shard_sha, VOCAB_FILE: vocab_sha},
         }
-        data = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
-        (tmp / MANIFEST_FILE).write_bytes(data)
+        manifest_sha = write_manifest(tmp, manifest)
     log.info("wrote %s: %s", out_dir, counts)
     return PreprocessResult(out_dir, params.source, counts, drops.as_dict(), _vocab_sizes(vocab),
-                            hashlib.sha256(data).hexdigest())
+                            manifest_sha)
 
 
 def raw_dvc_hash(raw_dir: Path) -> str | None:
@@ -263,9 +259,8 @@ def _write_shards(
     scenes: list[RawScene], vocab: Vocab, settings: EncodeSettings, params: PreprocessParams,
     out: Path, drops: DropCounts, progress: bool,
 ) -> tuple[dict[str, int], dict[str, str], str]:
-    ordered = [s for split in filters.SPLITS for s in scenes if s.split == split]
-    writers = {split: ShardWriter(out / split, params.records_per_shard)
-               for split in filters.SPLITS}
+    ordered = [s for split in SPLITS for s in scenes if s.split == split]
+    writers = {split: ShardWriter(out / split, params.records_per_shard) for split in SPLITS}
     images_hash = hashlib.sha256()
     workers = params.workers or os.cpu_count() or 1
     bar = tqdm(total=len(ordered), desc=f"preprocess {params.source}", unit="img",
