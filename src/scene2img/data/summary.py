@@ -11,6 +11,7 @@ import numpy as np
 
 from scene2img.data.processed import SPLITS, load_vocab, read_manifest, split_url
 from scene2img.data.shards import ShardReader
+from scene2img.data.sources import has_masks
 
 
 def format_summary(dataset_url: str | Path) -> str:
@@ -25,7 +26,7 @@ def format_summary(dataset_url: str | Path) -> str:
                                            ("objects", "predicates", "attributes")))
     lines.append(f"  image:   {m['params']['image_size']} px, masks "
                  + (f"{m['params']['mask_size']} x {m['params']['mask_size']}"
-                    if m["source"] != "vg" else "none (Visual Genome)"))
+                    if has_masks(m["source"]) else "none (Visual Genome)"))
     if drops:
         lines.append("  dropped:")
         width = max(len(r) for r in drops)

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scene2img.config import IngestParams, ToyworldParams
+from scene2img.data.sources import check_source
 from scene2img.errors import ConfigError, DataError
 from scene2img.files import atomic_dir, atomic_write_json, require_new_dir
 
 log = logging.getLogger(__name__)
 SOURCES = ("toyworld", "dvc")
-FORMATS = ("vg", "coco-stuff", "ade20k")
 
 
 @dataclass
@@ -56,8 +56,7 @@ def ingest(
     """Fetch (dvc) or generate (toyworld) the raw dataset and say which version it is."""
     if params.source not in SOURCES:
         raise ConfigError(f"pipeline.ingest.source={params.source!r}: choose one of {SOURCES}")
-    if fmt not in FORMATS:
-        raise ConfigError(f"raw format {fmt!r} (preprocess.source): choose one of {FORMATS}")
+    check_source(fmt)  # the raw format is `preprocess.source`
     out_dir = Path(out_dir)
     require_new_dir(out_dir, "ingest")
     if params.source == "toyworld":

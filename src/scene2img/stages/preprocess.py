@@ -3,8 +3,8 @@
 Two passes. The annotation pass (this process) reads the source, assigns splits, filters and
 builds the vocabulary; the pixel pass (a process pool) decodes each kept image once, resizes it,
 resizes the masks and encodes the records. Everything is written into a temporary sibling
-folder that is renamed into place at the end (`files.atomic_dir`), so an interrupted run leaves no partial dataset.
-The same inputs and params give byte-identical outputs.
+folder that is renamed into place at the end (`files.atomic_dir`), so an interrupted run leaves
+no partial dataset. The same inputs and params give byte-identical outputs.
 """
 
 from __future__ import annotations
@@ -27,12 +27,19 @@ from scene2img.data.encode import EncodeSettings, ImageSkipped, encode_scene
 from scene2img.data.processed import SPLITS, VOCAB_FILE, write_manifest, write_vocab
 from scene2img.data.records import RawScene
 from scene2img.data.shards import SCHEMA_VERSION, ShardWriter
+from scene2img.data.sources import (
+    SOURCE_NAMES,
+    check_source,
+    has_masks,
+    has_relations,
+    params_section,
+    read_source,
+)
 from scene2img.data.vocab import Vocab
-from scene2img.errors import ConfigError, DataError
+from scene2img.errors import DataError
 from scene2img.files import atomic_dir
 
 log = logging.getLogger(__name__)
-SOURCES = ("vg", "coco-stuff", "ade20k")
 
 
 @dataclass
@@ -53,8 +60,7 @@ def preprocess(
     progress: bool = True,  # show a progress bar for the pixel pass
 ) -> PreprocessResult:
     """Preprocess one raw dataset into the processed-dataset format (see DESIGN.md)."""
-    if params.source not in SOURCES:
-        raise ConfigError(f"preprocess.source={params.source!r}: choose one of {SOURCES}")
+    check_source(params.source)
     if params.image_size not in (64, 128, 256):
         log.warning("image_size=%d is not one of the published sizes 64/128/256", params.image_size)
     raw_dir = Path(raw_dir)
@@ -62,7 +68,8 @@ def preprocess(
         raise DataError(f"{raw_dir}: raw dataset folder not found; check --raw")
     drops = DropCounts()
 
-    scenes, class_table, inputs = _read_source(raw_dir, params, drops)
+    source = read_source(raw_dir, params, drops)
+    scenes, class_table, inputs = source.scenes, source.class_table, source.inputs_sha256
     filters.assign_splits(scenes, params.source, params, drops)
     if params.source == "vg":
         scenes, vocab = filters.filter_visual_genome(scenes, params, drops)
@@ -77,8 +84,8 @@ def preprocess(
         mask_size=params.mask_size,
         image_quality=params.image_quality,
         seed=params.seed,
-        synthesize_relations=params.source != "vg",
-        has_masks=params.source != "vg",
+        synthesize_relations=not has_relations(params.source),
+        has_masks=has_masks(params.source),
     )
     out_dir = Path(out_dir)
     with atomic_dir(out_dir, "preprocess", replace=True) as tmp:
@@ -128,110 +135,6 @@ def raw_dvc_hash(raw_dir: Path) -> str | None:
             if (path.parent / out.get("path", "")).resolve() == raw_dir and out.get("md5"):
                 return out["md5"]
     return None
-
-
-# --------------------------------------------------------------------------------------------
-# reading the source
-
-
-def _read_source(
-    raw_dir: Path, params: PreprocessParams, drops: DropCounts
-) -> tuple[list[RawScene], dict[int, str], dict[str, str]]:
-    """All scenes (annotation level), the fixed class table (COCO / ADE) and input hashes."""
-    if params.source == "vg":
-        from scene2img.data.sources.visual_genome import read_visual_genome
-
-        scenes = list(read_visual_genome(raw_dir, drops))
-        names = ["image_data.json", "objects.json", "attributes.json", "relationships.json",
-                 "object_alias.txt", "relationship_alias.txt"]
-        return scenes, {}, _hash_inputs(raw_dir, names)
-    if params.source == "coco-stuff":
-        return _read_coco_stuff(raw_dir, params, drops)
-    from scene2img.data.sources.ade20k import find_object_info, load_object_info, read_ade20k
-
-    root = raw_dir / "ADEChallengeData2016"
-    info = find_object_info(raw_dir)
-    table = load_object_info(info)
-    scenes = []
-    for split in ("training", "validation"):
-        scenes += read_ade20k(raw_dir, split, params.ade20k.min_region_area, drops,
-                              object_info=table)
-    inputs = _hash_inputs(root, ["annotations/training", "annotations/validation"])
-    inputs[info.name] = _sha256_file(info)
-    return scenes, table, inputs
-
-
-def _read_coco_stuff(
-    raw_dir: Path, params: PreprocessParams, drops: DropCounts
-) -> tuple[list[RawScene], dict[int, str], dict[str, str]]:
-    from scene2img.data.sources import coco_stuff
-
-    p = params.coco_stuff
-    if p.form == "json":
-        table: dict[int, str] = {}  # filled from the JSON files' categories
-        scenes = []
-        for split in ("train", "val"):
-            scenes += coco_stuff.read_coco_stuff_json(raw_dir, split, p.include_other,
-                                                      p.drop_crowd, drops, class_table=table)
-        names = [f"annotations/{k}_{s}2017.json" for k in ("instances", "stuff")
-                 for s in ("train", "val")]
-        inputs = _hash_inputs(raw_dir, names)
-    elif p.form == "labelmap":
-        table = coco_stuff.load_labels(raw_dir / "labels.txt")
-        if p.include_other:
-            table[183] = "other"
-        scenes = []
-        for split in ("train", "val"):
-            scenes += coco_stuff.read_coco_stuff_labelmap(raw_dir, split, table, drops,
-                                                          p.include_other)
-        inputs = _hash_inputs(raw_dir, ["labels.txt", "train_label", "train_inst", "val_label",
-                                        "val_inst"])
-    else:
-        raise ConfigError(f"preprocess.coco_stuff.form={p.form!r}: choose 'json' or 'labelmap'")
-    table.pop(0, None)  # 0 = unlabeled; index 0 is __image__
-    if p.split_lists:
-        _apply_split_lists(scenes, p.split_lists, drops)
-    return scenes, table, inputs
-
-
-def _apply_split_lists(scenes: list[RawScene], lists: dict[str, str], drops: DropCounts) -> None:
-    """Keep only the images named by the lists (e.g. the 40K / 5K challenge lists)."""
-    wanted: dict[str, str] = {}
-    for split, path in lists.items():
-        try:
-            ids = Path(path).read_text().split()
-        except FileNotFoundError:
-            raise DataError(f"{path}: split list for {split!r} not found") from None
-        wanted.update({i.lstrip("0") or "0": split for i in ids})
-    unknown = set(wanted) - {s.image_id.lstrip("0") or "0" for s in scenes}
-    drops.add("split file: ids not in the dataset", len(unknown))
-    for s in scenes:
-        if (s.image_id.lstrip("0") or "0") not in wanted:
-            drops.add("image: not named by the split lists")
-            s.split = None
-    scenes[:] = [s for s in scenes if s.split is not None]
-
-
-def _hash_inputs(root: Path, names: list[str]) -> dict[str, str]:
-    out = {}
-    for name in names:
-        path = root / name
-        if path.is_file():
-            out[name] = _sha256_file(path)
-        elif path.is_dir():
-            h = hashlib.sha256()
-            for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                h.update(f"{f.relative_to(path)}\0{_sha256_file(f)}\n".encode())
-            out[name + "/"] = h.hexdigest()
-    return out
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,10 +217,9 @@ def _params_dict(params: PreprocessParams) -> dict:
 
     d = dataclasses.asdict(params)
     # Only the active source's section matters for this dataset.
-    key = {"vg": "vg", "coco-stuff": "coco_stuff", "ade20k": "ade20k"}[params.source]
-    for other in ("vg", "coco_stuff", "ade20k"):
-        if other != key:
-            d.pop(other)
+    for other in SOURCE_NAMES:
+        if other != params.source:
+            d.pop(params_section(other))
     d.pop("workers")  # does not change the output
     return d
 
