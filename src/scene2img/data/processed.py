@@ -27,6 +27,7 @@ import fsspec
 from scene2img.data.vocab import Vocab
 from scene2img.errors import DataError
 
+SCHEMA_VERSION = 1  # of the whole layout: the manifest's and every split index's `schema_version`
 VOCAB_FILE = "vocab.json"
 MANIFEST_FILE = "manifest.json"
 SPLITS = ("train", "val", "test")

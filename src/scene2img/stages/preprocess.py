@@ -24,9 +24,15 @@ from scene2img.config import PreprocessParams
 from scene2img.data import filters
 from scene2img.data.drops import DropCounts
 from scene2img.data.encode import EncodeSettings, ImageSkipped, encode_scene
-from scene2img.data.processed import SPLITS, VOCAB_FILE, write_manifest, write_vocab
+from scene2img.data.processed import (
+    SCHEMA_VERSION,
+    SPLITS,
+    VOCAB_FILE,
+    write_manifest,
+    write_vocab,
+)
 from scene2img.data.records import RawScene
-from scene2img.data.shards import SCHEMA_VERSION, ShardWriter
+from scene2img.data.shards import ShardWriter
 from scene2img.data.sources import (
     SOURCE_NAMES,
     check_source,
