@@ -17,33 +17,19 @@ padded to a fixed number of objects so batches stack. An item is a dict of tenso
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import fsspec
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from scene2img.config import DataParams
+from scene2img.data.processed import load_vocab
 from scene2img.data.relations import FLIP_PREDICATES
 from scene2img.data.shards import ProcessedRecord, ShardReader
 from scene2img.data.vocab import Vocab
-from scene2img.errors import DataError, SceneGraphError
-
-
-def load_vocab(dataset_url: str | Path) -> Vocab:
-    """`vocab.json` of a processed dataset, from a local folder or an fsspec URL."""
-    url = f"{str(dataset_url).rstrip('/')}/vocab.json"
-    try:
-        with fsspec.open(url, "rb") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise DataError(f"{url}: not found; is this a processed dataset folder?") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{url}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
-    return Vocab.from_json(data, where=url)
+from scene2img.errors import SceneGraphError
 
 
 def check_graph(

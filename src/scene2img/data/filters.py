@@ -16,6 +16,7 @@ import numpy as np
 
 from scene2img.config import PreprocessParams
 from scene2img.data.drops import DropCounts
+from scene2img.data.processed import SPLITS
 from scene2img.data.records import RawScene
 from scene2img.data.relations import GEOMETRIC_PREDICATES
 from scene2img.data.sources._io import load_json
@@ -23,7 +24,6 @@ from scene2img.data.vocab import IMAGE_OBJECT, IN_IMAGE, Vocab, counted_names, w
 from scene2img.errors import DataError, EmptyDatasetError
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
 
 
 # --------------------------------------------------------------------------------------------

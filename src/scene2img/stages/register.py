@@ -37,9 +37,10 @@ class RegisterResult:
 
 def example_graph(model: SceneToImage, data_url: str) -> SceneGraph:
     """A real scene graph from the dataset's val split, as the input example."""
+    from scene2img.data.processed import split_url
     from scene2img.data.shards import ShardReader
 
-    rec = ShardReader(f"{data_url.rstrip('/')}/val")[0]
+    rec = ShardReader(split_url(data_url, "val"))[0]
     v = model.vocab
     n = len(rec.objects) - 1  # without __image__
     objects = [SceneObject(v.object_idx_to_name[c], [v.attribute_idx_to_name[a] for a in attrs])
