@@ -152,7 +152,7 @@ def _read_source(
     if params.source == "vg":
         from scene2img.data.sources.visual_genome import read_visual_genome
 
-        scenes = list(read_visual_genome(raw_dir, drops))
+        scenes = list(read_visual_genome(raw_dir, drops, params.vg.normalise_names))
         names = ["image_data.json", "objects.json", "attributes.json", "relationships.json",
                  "object_alias.txt", "relationship_alias.txt"]
         return scenes, {}, _hash_inputs(raw_dir, names)
