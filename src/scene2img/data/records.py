@@ -1,8 +1,9 @@
 """The common raw scene record that every source reader yields.
 
-Readers (`data/sources/`) turn a dataset as it ships into `RawScene`s: names are already
-normalised (lowercased, stripped, aliased) but not yet mapped to a vocabulary, and boxes are in
-pixels of the original image. Filtering, vocabulary building, mask resizing, relation synthesis
+Readers (`data/sources/`) turn a dataset as it ships into `RawScene`s: names are cleaned the way
+the source's reference preprocessing cleans them (Visual Genome: as sg2im reads them, see
+`sources/visual_genome.py`) but not yet mapped to a vocabulary, and boxes are in pixels of the
+original image. Filtering, vocabulary building, mask resizing, relation synthesis
 and encoding happen later, in `data/filters.py`, `data/vocab.py`, `data/relations.py` and
 `data/shards.py`, the same for every source.
 """

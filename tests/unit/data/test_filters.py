@@ -246,6 +246,25 @@ def test_split_file_assigns_and_counts_unknown_ids(tmp_path: Path) -> None:
         filters.assign_splits(scenes, "vg", p, DropCounts())
 
 
+def test_split_file_orders_the_scenes_and_rejects_shared_images(tmp_path: Path) -> None:
+    scenes = [scene(i, [], split=None) for i in (1, 2, 3, 4)]
+    split_file = tmp_path / "splits.json"
+    split_file.write_text(json.dumps({"train": [4, 2, 4], "test": [3], "val": [1]}))
+    p = load_params(overrides=[f"preprocess.vg.split_file={split_file}"]).preprocess
+    drops = DropCounts()
+    filters.assign_splits(scenes, "vg", p, drops)
+    # the file's order, as sg2im writes its records
+    assert [(s.image_id, s.split) for s in scenes] == [
+        ("4", "train"), ("2", "train"), ("3", "test"), ("1", "val")]
+    assert drops["split file: id listed twice in its split"] == 1
+    split_file.write_text(json.dumps({"train": [1, 2], "val": [2], "test": []}))
+    with pytest.raises(DataError, match="image 2 is listed in both 'train' and 'val'"):
+        filters.assign_splits(scenes, "vg", p, DropCounts())
+    split_file.write_text(json.dumps({"train": 5}))
+    with pytest.raises(DataError, match="expected"):
+        filters.assign_splits(scenes, "vg", p, DropCounts())
+
+
 def test_seeded_split_is_deterministic_and_follows_fractions() -> None:
     p = load_params().preprocess
     a = [scene(i, [], split=None) for i in range(100)]
