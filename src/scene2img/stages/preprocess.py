@@ -27,6 +27,7 @@ from scene2img.data import filters
 from scene2img.data.drops import DropCounts
 from scene2img.data.encode import EncodeSettings, ImageSkipped, encode_scene
 from scene2img.data.records import RawScene
+from scene2img.data.relations import GEOMETRIC_SOURCES
 from scene2img.data.shards import SCHEMA_VERSION, ShardWriter
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, DataError
@@ -79,7 +80,7 @@ def preprocess(
         mask_size=params.mask_size,
         image_quality=params.image_quality,
         seed=params.seed,
-        synthesize_relations=params.source != "vg",
+        synthesize_relations=params.source in GEOMETRIC_SOURCES,
         has_masks=params.source != "vg",
     )
     out_dir = Path(out_dir)
