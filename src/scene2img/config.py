@@ -33,7 +33,9 @@ EXPERIMENTS_DIR = PROJECT_ROOT / "configs" / "experiments"
 
 @dataclass
 class VGParams:
-    """Visual Genome 1.4 filtering (sg2im defaults)."""
+    """Visual Genome 1.4 filtering: sg2im's `preprocess_vg` defaults, which keep the images and
+    vocabulary sg2im keeps. The switches below fix what sg2im gets wrong; each changes the kept
+    images or the vocabulary, so results are no longer comparable with papers on sg2im's data."""
 
     min_image_side: int
     min_object_instances: int
@@ -47,6 +49,11 @@ class VGParams:
     max_relationships_per_image: int
     split_file: str | None  # {"train": [...], "val": [...], "test": [...]}; None: seeded split
     split_fractions: list[float]  # train, val, test for the seeded split
+    normalise_names: bool  # lowercase/strip/collapse names, attributes, predicates (sg2im: as written)
+    normalise_eval_predicates: bool  # clean val/test predicates as train's (sg2im: as written)
+    keep_relationship_endpoints: bool  # objects only in relationships.json (sg2im: dropped)
+    dedupe_object_ids: bool  # one node per object_id (sg2im: one per occurrence)
+    clip_boxes: bool  # clip to the image after the size filter (sg2im: boxes as annotated)
 
 
 @dataclass
@@ -107,6 +114,7 @@ class DataParams:
     max_objects: int  # pad objects to this count (including the __image__ object)
     num_workers: int
     flip: bool  # random horizontal flip in training
+    resample_relations: bool  # COCO-Stuff / ADE20K training: fresh geometric triples per draw
 
 
 # --------------------------------------------------------------------------------------------

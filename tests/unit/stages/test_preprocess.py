@@ -44,7 +44,8 @@ def test_vg_output_is_byte_identical_and_manifest_matches(raw_vg: Path, tmp_path
                                                    "images (kept, in order)"}
     assert manifest["params"]["image_size"] == 64 and "coco_stuff" not in manifest["params"]
     # the toy world's injected quirks are handled and counted
-    assert manifest["dropped"]["object: taken from relationships.json"] > 0
+    assert manifest["dropped"]["object: relationship endpoint not in objects.json"] > 0
+    assert manifest["params"]["vg"]["keep_relationship_endpoints"] is False
 
 
 def test_vg_records_hold_the_contract(raw_vg: Path, tmp_path: Path) -> None:
@@ -154,7 +155,7 @@ def test_interrupted_run_leaves_no_partial_dataset(raw_vg: Path, tmp_path: Path,
 def test_everything_filtered_away_is_a_clear_error(raw_vg: Path, tmp_path: Path) -> None:
     params = toy_params("vg", images=24, **{"preprocess.vg.min_object_instances": 100000}
                         ).preprocess
-    with pytest.raises(EmptyDatasetError, match="name not in vocabulary"):
+    with pytest.raises(EmptyDatasetError, match="no name in the vocabulary"):
         preprocess(raw_vg, tmp_path / "p", params, progress=False)
     assert not (tmp_path / "p").exists()
 

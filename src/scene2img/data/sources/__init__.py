@@ -61,7 +61,7 @@ def read_source(raw_dir: Path, params: PreprocessParams, drops: DropCounts) -> S
 def _read_visual_genome(raw_dir: Path, params: PreprocessParams, drops: DropCounts) -> SourceData:
     from scene2img.data.sources.visual_genome import read_visual_genome
 
-    scenes = list(read_visual_genome(raw_dir, drops))
+    scenes = list(read_visual_genome(raw_dir, drops, params.vg.normalise_names))
     names = ["image_data.json", "objects.json", "attributes.json", "relationships.json",
              "object_alias.txt", "relationship_alias.txt"]
     return SourceData(scenes, {}, hash_inputs(raw_dir, names))
