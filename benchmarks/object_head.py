@@ -36,7 +36,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from scene2img.config import load_params
-from scene2img.data.dataset import SceneGraphDataset, load_vocab
+from scene2img.data.dataset import SceneGraphDataset
+from scene2img.data.processed import load_vocab
 from scene2img.evaluation.colour_agreement import colour_agreement
 from scene2img.evaluation.mask_agreement import regressed_mask_iou
 from scene2img.models.gan_loss import LayoutGANLoss

@@ -49,7 +49,7 @@ def _model(data: Path, root: Path) -> Path:
     steps on `data`: real weights through the real stages, tiny and fast."""
     import json
 
-    from scene2img.data.dataset import load_vocab
+    from scene2img.data.processed import load_vocab
     from scene2img.serving.attributes import attribute_statistics
     from scene2img.stages.train_image import train_image
     from scene2img.stages.train_layout import train_layout

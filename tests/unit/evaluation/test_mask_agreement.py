@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scene2img.data.dataset import SceneGraphDataset, load_vocab
+from scene2img.data.dataset import SceneGraphDataset
+from scene2img.data.processed import load_vocab
 from scene2img.evaluation.mask_agreement import regressed_mask_iou
 from scene2img.models.generator import LostGANGenerator
 
