@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.evaluation.colour_agreement import colour_agreement
-from scene2img.stages.train_image import generator_from_config, load_generator
+from scene2img.training.export import generator_from_config, load_generator
 from scene2img.training.image_module import image_grid, paint_layout
 
 HERE = Path(__file__).resolve().parent

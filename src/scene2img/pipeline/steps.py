@@ -160,8 +160,9 @@ def run_training(step: str, p: Params, data_dir: str, out_dir: str) -> Any:
 
 def _model_file(step: str, folder: str) -> Path:
     """The exported model inside a training step's output folder."""
-    module = importlib.import_module(STAGES[step][0])
-    return Path(folder) / module.MODEL_FILE
+    from scene2img.training.export import IMAGE_MODEL_FILE, LAYOUT_MODEL_FILE
+
+    return Path(folder) / {"train_layout": LAYOUT_MODEL_FILE, "train_image": IMAGE_MODEL_FILE}[step]
 
 
 def evaluate(params: str | dict[str, Any], data_dir: str, layout_dir: str, image_dir: str,
@@ -205,7 +206,7 @@ def register(params: str | dict[str, Any], layout_dir: str, image_dir: str, data
     """Register the end-to-end model (graph -> layout -> image) in the MLflow registry."""
     os.environ[KFP_RUN_ID_ENV] = kfp_run_id
     p = typed(params)
-    from scene2img.stages.evaluate import METRICS_FILE
+    from scene2img.training.export import METRICS_FILE
 
     result = stage_function("register")(_model_file("train_layout", layout_dir),
                                         _model_file("train_image", image_dir), data_dir,

@@ -39,13 +39,19 @@ from scene2img.serving.schema import (
     parse_scene_graph,
     show,
 )
+from scene2img.training.export import (
+    ATTRIBUTE_STATS_FILE,
+    IMAGE_MODEL_FILE,
+    LAYOUT_MODEL_FILE,
+    check_mask_sizes,
+    load_generator,
+    load_layout_model,
+    takes_masks,
+)
 
 if TYPE_CHECKING:
     from scene2img.config import ServeParams
 
-LAYOUT_FILE = "layout_model.pt"
-IMAGE_FILE = "image_model.pt"
-STATS_FILE = "attribute_stats.json"
 STATE_VERSION = 2  # 2: records the model's fingerprint, the graph's sha256 and a checksum
 STATE_KEYS = {"version", "model", "seed", "step", "graph", "graph_sha256", "z_img", "objects"}
 STATE_CHECKSUM = "sha256"  # of the canonical JSON of the other keys, added when written
@@ -81,8 +87,6 @@ class SceneToImage:
         self.attribute_stats = attribute_stats
         self.device = torch.device(device)
         self.max_objects = min(layout_config["max_objects"], generator_config["max_objects"])
-        from scene2img.training.image_module import takes_masks
-
         self.takes_masks = takes_masks(generator_config)
         self.limits = limits or default_limits()  # params.yaml: serve
 
@@ -92,10 +96,6 @@ class SceneToImage:
                    device: str | torch.device = "cpu",
                    limits: ServeParams | None = None) -> SceneToImage:
         """Load the two exports (weights_only) and check they share one vocabulary."""
-        from scene2img.stages.train_image import load_generator
-        from scene2img.training.image_module import check_mask_sizes
-        from scene2img.training.layout_export import load_layout_model
-
         layout, vocab, layout_config = load_layout_model(layout_path)
         generator, gen_vocab, gen_config = load_generator(image_path)
         check_mask_sizes(gen_config, layout_config, f"{image_path} / {layout_path}")
@@ -110,8 +110,8 @@ class SceneToImage:
                  limits: ServeParams | None = None) -> SceneToImage:
         """A model folder: `layout_model.pt`, `image_model.pt`, `attribute_stats.json`."""
         folder = Path(folder)
-        stats = folder / STATS_FILE
-        return cls.from_files(folder / LAYOUT_FILE, folder / IMAGE_FILE,
+        stats = folder / ATTRIBUTE_STATS_FILE
+        return cls.from_files(folder / LAYOUT_MODEL_FILE, folder / IMAGE_MODEL_FILE,
                               stats if stats.exists() else None, device, limits)
 
     @property
@@ -250,7 +250,7 @@ class SceneToImage:
         return objs, trip, attrs
 
     def _layout(self, graph: SceneGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        from scene2img.training.layout_export import predict_layout
+        from scene2img.serving.tensors import predict_layout
 
         objs, trip, attrs = self._indices(graph)
         boxes, masks = predict_layout(self.layout_model, self.vocab, self.layout_config, objs,

@@ -101,14 +101,19 @@ def save_pyfunc(
 ) -> Path:
     """A model folder saved as the served pyfunc, as `register` logs it but without a registry
     (for `mlflow models serve -m PATH` in tests and benchmarks)."""
-    from scene2img.serving.pipeline import STATS_FILE, SceneToImage
+    from scene2img.serving.pipeline import SceneToImage
+    from scene2img.training.export import (
+        ATTRIBUTE_STATS_FILE,
+        IMAGE_MODEL_FILE,
+        LAYOUT_MODEL_FILE,
+    )
 
     model_dir = Path(model_dir)
     model = SceneToImage.from_dir(model_dir, limits=limits)
     name = model.vocab.object_idx_to_name[1]  # the first class but __image__
     mlflow.pyfunc.save_model(str(path), **pyfunc_arguments(
-        model, model.parse({"objects": [name]}), model_dir / "layout_model.pt",
-        model_dir / "image_model.pt", model_dir / STATS_FILE))
+        model, model.parse({"objects": [name]}), model_dir / LAYOUT_MODEL_FILE,
+        model_dir / IMAGE_MODEL_FILE, model_dir / ATTRIBUTE_STATS_FILE))
     return Path(path)
 
 

@@ -25,10 +25,17 @@ from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_i
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
 from scene2img.tracking.lineage import flatten_params, lineage_tags
-from scene2img.training.image_module import check_mask_sizes, takes_masks
+from scene2img.training.export import (
+    METRICS_FILE,
+    check_mask_sizes,
+    load_generator,
+    load_layout_model,
+    report_file,
+    samples_file,
+    takes_masks,
+)
 
 log = logging.getLogger(__name__)
-METRICS_FILE = "metrics.json"
 
 
 @dataclass
@@ -95,9 +102,6 @@ def evaluate(
     log_to_mlflow: bool = True,
 ) -> EvaluateResult:
     """Evaluate the generator (and the layout model) on `params.evaluate.split`."""
-    from scene2img.stages.train_image import load_generator
-    from scene2img.training.layout_export import load_layout_model
-
     p = params.evaluate
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,8 +139,8 @@ def evaluate(
         report["protocols"][mode] = result.protocol.to_dict()
         report["per_class_scenefid"][mode] = result.per_class_scenefid
         report["notes"][mode] = result.notes
-        artifacts.append(write_grid(result, out_dir / f"samples_{mode}.png"))
-        artifacts.append(write_report(result, out_dir / f"report_{mode}.html",
+        artifacts.append(write_grid(result, out_dir / samples_file(mode)))
+        artifacts.append(write_report(result, out_dir / report_file(mode),
                                       title=f"scene2img evaluation ({mode}, {p.split})"))
     metrics_path = atomic_write_json(out_dir / METRICS_FILE, report)
 

@@ -21,6 +21,7 @@ from scene2img.serving.pyfunc import pyfunc_arguments
 from scene2img.serving.schema import SceneGraph, SceneObject
 from scene2img.tracking.lineage import lineage_tags
 from scene2img.tracking.promotion import TAG_GATE_METRIC, TAG_METRIC_PREFIX, TAG_PROTOCOL
+from scene2img.training.export import ATTRIBUTE_STATS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def register(
 
     model = SceneToImage.from_files(layout_model, image_model, limits=params.serve)
     with tempfile.TemporaryDirectory() as tmp:
-        stats_path = Path(tmp) / "attribute_stats.json"
+        stats_path = Path(tmp) / ATTRIBUTE_STATS_FILE
         stats_path.write_text(json.dumps(attribute_statistics(data_url, model.vocab)))
         model.attribute_stats = json.loads(stats_path.read_text())
         graph = example_graph(model, data_url)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from scene2img.config import ImageGeneratorParams, Params, TrainImageParams
+from scene2img.config import Params, TrainImageParams
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, ModelError
@@ -40,29 +40,27 @@ from scene2img.files import atomic_write_json
 from scene2img.models.gan_loss import LayoutGANLoss
 from scene2img.models.perceptual import VGGPerceptualLoss, load_vgg19_features
 from scene2img.stages._training import training_logger
+from scene2img.training.export import (
+    IMAGE_MODEL_FILE,
+    METRICS_FILE,
+    export_generator,
+    masks_source,
+)
 from scene2img.training.image_module import (
     ImageGANModule,
     build_discriminator,
     build_generator,
-    masks_source,
 )
 from scene2img.training.runtime import (
     build_trainer,
-    load_export,
     resume_checkpoint,
-    save_export,
     seed_everything,
 )
 from scene2img.training.sampling import DataPosition, ResumableDataModule
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODEL_FILE", "TrainImageResult", "generator_from_config", "load_generator",
-           "train_image"]
-
-MODEL_FILE = "image_model.pt"
-METRICS_FILE = "metrics.json"
-EXPORT_KIND = "image"
+__all__ = ["TrainImageResult", "train_image"]
 
 
 @dataclass
@@ -172,7 +170,7 @@ def train_image(
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
     metrics.update({"iterations": int(trainer.global_step // 2),
                     "train_images_per_s": round(throughput.rate(), 3)})
-    model_path, metrics_path = out_dir / MODEL_FILE, out_dir / METRICS_FILE
+    model_path, metrics_path = out_dir / IMAGE_MODEL_FILE, out_dir / METRICS_FILE
     if trainer.is_global_zero:
         G_ema, batch_norm = ema_for_export(module, train, tp, image_size, vocab)
         export_generator(model_path, G_ema, tp.generator, image_size, tp.g, vocab,
@@ -208,48 +206,3 @@ def ema_for_export(module: ImageGANModule, train: SceneGraphDataset, tp: TrainIm
     count = gan.recompute_batch_norm(G, batches, torch.Generator().manual_seed(tp.seed + 7))
     log.info("EMA generator: batch-norm statistics recomputed over %d training batches", count)
     return G.cpu(), f"recomputed over {count} training batches"
-
-
-# --------------------------------------------------------------------------------------------
-# export and load
-
-
-def export_generator(path: Path, G: nn.Module, kind: str, image_size: int,
-                     g: ImageGeneratorParams, vocab: Vocab, max_objects: int,
-                     provenance: dict | None = None, extra: dict | None = None) -> Path:
-    """The generator as a weights_only-safe export (`runtime.save_export`, kind "image").
-
-    The config records `masks` ("ground-truth": callers must give G masks, the data's or the
-    layout model's; "regressed": G makes its own) and `provenance` (weights, batch norm, losses).
-    """
-    config = {"generator": kind, "image_size": image_size, "num_classes": vocab.num_objects,
-              "num_attributes": vocab.num_attributes, "max_objects": max_objects,
-              "g": dataclasses.asdict(g), "masks": masks_source(g.gt_masks),
-              **(provenance or {})}
-    state = {k: v.contiguous() for k, v in G.state_dict().items()}
-    return save_export(path, EXPORT_KIND, state, config, vocab, extra)
-
-
-def generator_from_config(config: dict) -> nn.Module:
-    """A freshly initialised generator of an export's architecture (its `config`)."""
-    return build_generator(config["generator"], config["num_classes"], config["num_attributes"],
-                           config["image_size"], ImageGeneratorParams(**config["g"]))
-
-
-def load_generator(path: str | Path) -> tuple[nn.Module, Vocab, dict]:
-    """An exported image generator, in eval mode: `(generator, vocab, config)`.
-
-    Example:
-        >>> G, vocab, config = load_generator("models/image/image_model.pt")  # doctest: +SKIP
-        >>> z_img, z_obj = G.sample_latents(1, config["max_objects"])  # doctest: +SKIP
-    """
-    payload = load_export(path, EXPORT_KIND)
-    config = payload["config"]
-    vocab = Vocab.from_json(payload["vocab"], where=str(path))
-    try:
-        G = generator_from_config(config)
-        G.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise ModelError(f"{path}: image model does not match this code ({exc}); re-export it") \
-            from None
-    return G.eval(), vocab, config

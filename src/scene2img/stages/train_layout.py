@@ -26,12 +26,7 @@ import pytorch_lightning as pl
 from scene2img.config import Params
 from scene2img.files import atomic_write_json
 from scene2img.stages._training import training_logger
-from scene2img.training.layout_export import (
-    export_layout_model,
-    load_layout_model,
-    predict_layout,
-    prepare_graph,
-)
+from scene2img.training.export import LAYOUT_MODEL_FILE, METRICS_FILE, export_layout_model
 from scene2img.training.layout_module import LayoutModule
 from scene2img.training.metrics import class_mean_baseline, class_mean_boxes, recall_by_class
 from scene2img.training.runtime import (
@@ -43,11 +38,8 @@ from scene2img.training.sampling import DataPosition, ResumableDataModule
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODEL_FILE", "TrainLayoutResult", "load_layout_model", "predict_layout",
-           "prepare_graph", "train_layout"]
+__all__ = ["TrainLayoutResult", "train_layout"]
 
-MODEL_FILE = "layout_model.pt"
-METRICS_FILE = "metrics.json"
 BY_CLASS_FILE = "recall_by_class.json"
 
 
@@ -103,7 +95,7 @@ def train_layout(
                 for split, metric in base.items() for k, v in metric.compute().items()}
     metrics = {**{k: float(v) for k, v in {**val, **test}.items()}, **baseline,
                "steps": int(trainer.global_step)}
-    model_path, metrics_path = out_dir / MODEL_FILE, out_dir / METRICS_FILE
+    model_path, metrics_path = out_dir / LAYOUT_MODEL_FILE, out_dir / METRICS_FILE
     if trainer.is_global_zero:
         logger.log_metrics(baseline, step=trainer.global_step)
         export_layout_model(model_path, module.model, vocab, params.data.max_objects,

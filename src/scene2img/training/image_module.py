@@ -67,32 +67,6 @@ def generator_param_groups(G: nn.Module, lr: float, mapping_scale: float) -> lis
 
 
 # --------------------------------------------------------------------------------------------
-# what an exported generator's config says about its masks
-
-
-def masks_source(gt_masks: bool) -> str:
-    """What G's masks are: "ground-truth" (given by the caller) or "regressed" (its own)."""
-    return "ground-truth" if gt_masks else "regressed"
-
-
-def takes_masks(config: dict) -> bool:
-    """Whether an exported generator must be given masks (trained with `gt_masks`): the data's
-    in ground-truth-layout evaluation, the layout model's in predicted-layout mode and serving."""
-    return config.get("masks") == masks_source(True)
-
-
-def check_mask_sizes(gen_config: dict, layout_config: dict | None, where: str) -> None:
-    """A generator that takes masks needs the layout model's M x M to be its own."""
-    if layout_config is None or not takes_masks(gen_config):
-        return
-    m_gen, m_lay = gen_config["g"]["mask_size"], layout_config.get("mask_size")
-    if m_gen != m_lay:
-        raise ConfigError(f"{where}: the image model takes {m_gen} x {m_gen} masks but the "
-                          f"layout model predicts {m_lay} x {m_lay}; train them with the same "
-                          "mask size")
-
-
-# --------------------------------------------------------------------------------------------
 # pictures
 
 

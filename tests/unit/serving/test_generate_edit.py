@@ -14,7 +14,7 @@ from PIL import Image
 from scene2img.errors import ConfigError, ModelError, SceneGraphError
 from scene2img.serving.edit import edit, edit_locality
 from scene2img.serving.pipeline import SceneToImage
-from scene2img.training.image_module import check_mask_sizes
+from scene2img.training.export import check_mask_sizes
 
 CLI = str(Path(sys.executable).with_name("scene2img"))
 GRAPH = {"version": 1,
@@ -142,7 +142,7 @@ def test_coco_generation_and_edits_with_learned_masks(coco_model: SceneToImage) 
 def test_model_on_ground_truth_masks_paints_with_the_layout_models(coco_model) -> None:
     """An image model trained with `gt_masks` is given the layout model's predicted masks (as in
     the evaluation's predicted-layout mode), zero for `__image__`."""
-    from scene2img.stages.train_image import generator_from_config
+    from scene2img.training.export import generator_from_config
 
     config = {**coco_model.generator_config, "masks": "ground-truth"}
     G = generator_from_config(config).eval()

@@ -17,12 +17,9 @@ from scene2img.config import load_params
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ModelError, SceneGraphError
-from scene2img.stages.train_layout import (
-    MODEL_FILE,
-    load_layout_model,
-    predict_layout,
-    train_layout,
-)
+from scene2img.serving.tensors import predict_layout
+from scene2img.stages.train_layout import train_layout
+from scene2img.training.export import LAYOUT_MODEL_FILE, load_layout_model
 from scene2img.training.layout_module import LayoutModule
 from scene2img.training.metrics import LayoutMetrics, class_mean_baseline, class_mean_boxes
 from scene2img.training.runtime import build_trainer, seed_everything
@@ -141,7 +138,7 @@ def test_stage_writes_model_metrics_and_an_mlflow_run(trained):
                 "baseline/val/recall_at_0.5", "baseline/test/recall_at_0.5"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["steps"] == 4
-    payload = torch.load(out / MODEL_FILE, map_location="cpu", weights_only=True)
+    payload = torch.load(out / LAYOUT_MODEL_FILE, map_location="cpu", weights_only=True)
     assert payload["format"] == "scene2img.layout" and payload["config"]["max_objects"] == 16
     assert payload["vocab"]["object_idx_to_name"][0] == "__image__"
 
@@ -167,7 +164,7 @@ def test_recall_by_class_adds_up_to_the_val_figures(trained):
 
 
 def test_exported_model_predicts_layouts(trained):
-    model, vocab, config = load_layout_model(trained[0] / MODEL_FILE)
+    model, vocab, config = load_layout_model(trained[0] / LAYOUT_MODEL_FILE)
     assert not model.training and config["max_objects"] == 16
     names = [n for n in vocab.object_idx_to_name[1:] if n][:3]
     pred = vocab.pred_idx_to_name[1]
@@ -178,7 +175,7 @@ def test_exported_model_predicts_layouts(trained):
 
 
 def test_bad_scene_graphs_at_inference(trained):
-    model, vocab, config = load_layout_model(trained[0] / MODEL_FILE)
+    model, vocab, config = load_layout_model(trained[0] / LAYOUT_MODEL_FILE)
     name = vocab.object_idx_to_name[1]
     pred = vocab.pred_idx_to_name[1]
     cases = [
@@ -261,7 +258,7 @@ def test_resume_continues_exactly(toy_vg, tmp_path):
                              "trainer.checkpoint_every_n_steps=3", "data.flip=true")
         train_layout(toy_vg, out, params, resume=resume, progress=False, callbacks=[rec],
                      trainer_overrides={"num_sanity_val_steps": 0})
-        return rec.losses, torch.load(out / MODEL_FILE, weights_only=True)["state_dict"]
+        return rec.losses, torch.load(out / LAYOUT_MODEL_FILE, weights_only=True)["state_dict"]
 
     straight, w_straight = run(tmp_path / "a", 6, False)
     first, _ = run(tmp_path / "b", 3, False)

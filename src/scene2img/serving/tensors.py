@@ -1,7 +1,4 @@
-"""The exported layout model: write it, load it, and run it on one scene graph.
-
-The file is `runtime.save_export(kind="layout")`: the `LayoutModel` state dict, its constructor
-arguments plus `max_objects` as `config`, and the vocabulary; it loads with `weights_only=True`.
+"""Scene graphs for inference, as tensors, and the layout model run on them.
 
 A scene graph for inference is what a user writes: objects (class names or indices, without
 `__image__`), relationships `(subject position, predicate, object position)` among them, and
@@ -13,7 +10,6 @@ preprocessing does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,39 +17,10 @@ import torch
 
 from scene2img.data.dataset import check_graph
 from scene2img.data.vocab import IMAGE_OBJECT, IN_IMAGE, Vocab
-from scene2img.errors import ModelError, SceneGraphError
+from scene2img.errors import SceneGraphError
 from scene2img.models.layout import LayoutModel
-from scene2img.training.runtime import load_export, save_export
 
-__all__ = ["export_layout_model", "load_layout_model", "predict_layout", "prepare_graph"]
-
-KIND = "layout"
-
-
-def export_layout_model(path: str | Path, model: LayoutModel, vocab: Vocab, max_objects: int,
-                        extra: dict | None = None) -> Path:
-    """Write `model` (state dict + config + vocab) atomically to `path`."""
-    config = {**model.config, "max_objects": max_objects}
-    return save_export(Path(path), KIND, model.state_dict(), config, vocab, extra)
-
-
-def load_layout_model(path: str | Path) -> tuple[LayoutModel, Vocab, dict[str, Any]]:
-    """Load an exported layout model (`weights_only=True`), in eval mode on the CPU.
-
-    Returns (model, vocab, config); `config["max_objects"]` is the most objects (with `__image__`)
-    a scene graph may have. Run a user's graph with `predict_layout`.
-    """
-    payload = load_export(path, KIND)
-    config = dict(payload["config"])
-    vocab = Vocab.from_json(payload["vocab"], where=f"{path} (vocab)")
-    kwargs = {k: v for k, v in config.items() if k != "max_objects"}
-    try:
-        model = LayoutModel(**kwargs)
-        model.load_state_dict(payload["state_dict"])
-    except (TypeError, RuntimeError, ValueError) as exc:
-        raise ModelError(f"{path}: layout model config and weights do not fit this code "
-                         f"({type(exc).__name__}: {exc}); re-export the model") from None
-    return model.eval(), vocab, config
+__all__ = ["predict_layout", "prepare_graph"]
 
 
 def _index(value: int | str, table: dict[str, int], size: int, kind: str, where: str) -> int:
@@ -129,7 +96,7 @@ def prepare_graph(
 def predict_layout(
     model: LayoutModel,
     vocab: Vocab,
-    config: dict[str, Any],  # from load_layout_model
+    config: dict[str, Any],  # from training.export.load_layout_model
     objects: Sequence[int | str],
     triples: Sequence[Sequence[int | str]] = (),
     attributes: Sequence[Sequence[int | str]] | None = None,
