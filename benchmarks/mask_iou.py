@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.evaluation.mask_agreement import regressed_mask_iou
-from scene2img.models.generator import real_objects
+from scene2img.models.boxes import real_objects
 from scene2img.training.export import generator_from_config, load_generator
 from scene2img.training.image_module import image_grid, paint_layout
 

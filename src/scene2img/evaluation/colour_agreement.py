@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from scene2img.data.toyworld import PALETTE
 from scene2img.data.vocab import Vocab
+from scene2img.models.boxes import real_objects
 
 __all__ = ["colour_agreement"]
 
@@ -61,7 +62,7 @@ def colour_agreement(
                                batch["attributes"], z_img, z_obj)
         means = _box_centre_means(images, batch["boxes"])  # [B, O, 3]
         colours = batch["attributes"][..., colour_idx]  # [B, O, C]
-        keep = batch["obj_valid"] & (batch["objects"] != 0) & (colours.sum(-1) == 1)
+        keep = real_objects(batch["objects"], batch["obj_valid"]) & (colours.sum(-1) == 1)
         asked = colours[keep].argmax(-1)  # [N]
         got = means[keep]  # [N, 3]
         nearest = torch.cdist(got, palette).argmin(-1)

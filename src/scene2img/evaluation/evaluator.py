@@ -46,11 +46,11 @@ from scene2img.evaluation.metrics import (
     make_kid,
 )
 from scene2img.evaluation.protocol import Protocol, default_samples_per_layout, latents_name
+from scene2img.models.boxes import real_objects
 from scene2img.training.metrics import LayoutMetrics
 
 log = logging.getLogger(__name__)
 
-IMAGE_CLASS = 0  # vocabulary index of __image__, the whole-image object: never cropped
 
 
 class Generated(NamedTuple):
@@ -249,7 +249,7 @@ class _Run:
         batch = {k: v.to(self.device) for k, v in batch.items()}
         real = self._to_size(to_uint8(batch["image"]))  # [B, 3, S, S] uint8
         b = len(real)
-        keep = batch["obj_valid"] & (batch["objects"] != IMAGE_CLASS)  # [B, O]
+        keep = real_objects(batch["objects"], batch["obj_valid"])  # [B, O]
         real_pool, _ = self._features(real)
         self.fid.update(real_pool.double(), real=True)
         self.kid_real.append(real_pool)

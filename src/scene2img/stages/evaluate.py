@@ -24,6 +24,7 @@ from scene2img.evaluation.backbones import build_backbone
 from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_images
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
+from scene2img.serving.tensors import predict_layout
 from scene2img.tracking.lineage import flatten_params, lineage_tags
 from scene2img.training.export import (
     METRICS_FILE,
@@ -76,15 +77,8 @@ def generate_fn(
                 raise DataError("the image model takes ground-truth masks but this split has "
                                 "images without masks; evaluate it on data with masks")
             masks = batch["masks"]
-        if mode == "pred-layout":
-            pred, pred_masks = layout_model(batch["objects"], batch["obj_valid"], batch["triples"],
-                                            batch["triple_valid"], batch["attributes"])
-            x0y0 = pred[..., :2].clamp(0, 1)
-            x1y1 = (pred[..., :2] + pred[..., 2:]).clamp(0, 1)
-            boxes = torch.cat([x0y0, x1y1 - x0y0], -1)
-            # the __image__ object and padding keep their boxes
-            real = batch["obj_valid"] & (batch["objects"] != 0)
-            boxes = torch.where(real[..., None], boxes, batch["boxes"])
+        if mode == "pred-layout":  # as served: `serving.tensors.predict_layout`
+            boxes, pred_masks = predict_layout(layout_model, batch)
             masks = pred_masks if given_masks else None
         images = generator(batch["objects"], boxes, batch["obj_valid"], batch["attributes"],
                            z_img, z_obj, masks)

@@ -22,10 +22,11 @@ from torch.utils.data import default_collate
 
 from scene2img.config import ImageDiscriminatorParams, ImageGeneratorParams, TrainImageParams
 from scene2img.errors import ConfigError
+from scene2img.models.boxes import real_objects
 from scene2img.models.crn import CRNGenerator
 from scene2img.models.discriminator import LostGANDiscriminator
 from scene2img.models.gan_loss import LayoutGANLoss, update_ema
-from scene2img.models.generator import LostGANGenerator, box_masks, masks_to_grid, real_objects
+from scene2img.models.generator import LostGANGenerator, box_masks, masks_to_grid
 
 log = logging.getLogger(__name__)
 GENERATORS = {"lostgan": LostGANGenerator, "crn": CRNGenerator}

@@ -17,7 +17,8 @@ from scene2img.config import load_params
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ModelError, SceneGraphError
-from scene2img.serving.tensors import predict_layout
+from scene2img.serving.schema import SceneGraph, SceneObject
+from scene2img.serving.tensors import graph_tensors, predict_layout
 from scene2img.stages.train_layout import train_layout
 from scene2img.training.export import LAYOUT_MODEL_FILE, load_layout_model
 from scene2img.training.layout_module import LayoutModule
@@ -168,31 +169,14 @@ def test_exported_model_predicts_layouts(trained):
     assert not model.training and config["max_objects"] == 16
     names = [n for n in vocab.object_idx_to_name[1:] if n][:3]
     pred = vocab.pred_idx_to_name[1]
-    boxes, masks = predict_layout(model, vocab, config, names, [(0, pred, 1), (2, 1, 0)],
-                                  attributes=[[vocab.attribute_idx_to_name[0]], [], [1]])
-    assert boxes.shape == (3, 4) and masks.shape == (3, 16, 16)
-    assert ((boxes >= 0) & (boxes <= 1)).all() and (boxes[:, :2] + boxes[:, 2:] <= 1 + 1e-6).all()
-
-
-def test_bad_scene_graphs_at_inference(trained):
-    model, vocab, config = load_layout_model(trained[0] / LAYOUT_MODEL_FILE)
-    name = vocab.object_idx_to_name[1]
-    pred = vocab.pred_idx_to_name[1]
-    cases = [
-        (([name, name], [(0, pred, 2)]), "points at object 2"),
-        (([name, "unicorn"], []), "unknown object class 'unicorn'"),
-        (([name, 9999], []), "unknown object class index 9999"),
-        (([name, name], [(0, "flies over", 1)]), "unknown predicate 'flies over'"),
-        (([name, name], [(0, 999, 1)]), "unknown predicate index"),
-        (([], []), "no objects"),
-        (([name] * 16, []), "at most 15"),
-        ((["__image__"], []), "leave it out"),
-    ]
-    for (objects, triples), message in cases:
-        with pytest.raises(SceneGraphError, match=message):
-            predict_layout(model, vocab, config, objects, triples)
-    with pytest.raises(SceneGraphError, match="attribute"):
-        predict_layout(model, vocab, config, [name], [], attributes=[["sparkly"]])
+    graph = SceneGraph([SceneObject(names[0], [vocab.attribute_idx_to_name[0]]),
+                        SceneObject(names[1], []), SceneObject(names[2], None)],
+                       [(0, pred, 1), (2, pred, 0)])
+    boxes, masks = predict_layout(model, graph_tensors(graph, vocab, config["max_objects"]))
+    assert boxes.shape == (1, 4, 4) and masks.shape == (1, 4, 16, 16)
+    assert ((boxes >= 0) & (boxes <= 1)).all()
+    assert (boxes[..., :2] + boxes[..., 2:] <= 1 + 1e-6).all()
+    assert boxes[0, 3].tolist() == [0.0, 0.0, 1.0, 1.0] and float(masks[0, 3].abs().max()) == 0.0
 
 
 def test_loading_a_wrong_file_is_a_clear_error(tmp_path):
