@@ -29,7 +29,7 @@ from scene2img.config import load_params
 from scene2img.data.dataset import SceneGraphDataModule
 from scene2img.data.toyworld import generate_toyworld
 from scene2img.stages.preprocess import preprocess
-from scene2img.training.layout_module import LayoutModule
+from scene2img.stages.train_layout import layout_module
 from scene2img.training.runtime import build_trainer, seed_everything
 from scene2img.training.sampling import DataPosition, ResumableDataModule
 
@@ -41,7 +41,7 @@ def model_steps_per_second(params, data: Path, steps: int) -> float:
     seed_everything(0)
     dm = SceneGraphDataModule(data, params.data, BATCH)
     batches = [b for _, b in zip(range(4), dm.train_dataloader(), strict=False)]
-    module = LayoutModule(params.train_layout, dm.vocab)
+    module = layout_module(params.train_layout, dm.vocab)
     opt = module.configure_optimizers()
 
     def step(batch):
@@ -61,7 +61,7 @@ def model_steps_per_second(params, data: Path, steps: int) -> float:
 def fit_steps_per_second(params, data: Path, steps: int, tmp: Path) -> float:
     seed_everything(0)
     dm = ResumableDataModule(data, params.data, BATCH)
-    module = LayoutModule(params.train_layout, dm.vocab)
+    module = layout_module(params.train_layout, dm.vocab)
     trainer = build_trainer(params.trainer, tmp, max_steps=steps + 2, callbacks=[DataPosition()],
                             use_distributed_sampler=False, limit_val_batches=0,
                             num_sanity_val_steps=0, enable_progress_bar=False)

@@ -5,7 +5,8 @@ converted to uint8 (as if saved), run through the backbone once, and their featu
 torchmetrics metrics: FID and KID (pool features), Inception Score (generated logits), SceneFID
 (FID on object crops) and its per-class table, diversity (LPIPS between samples 0 and 1 of each
 layout) and, when the generator reports its boxes in pred-layout mode, the layout metrics (the
-layout model's own `scene2img.training.metrics.LayoutMetrics`: box IoU, recall at 0.3 and 0.5).
+layout model's own `scene2img.evaluation.layout_metrics.LayoutMetrics`: box IoU, recall at 0.3
+and 0.5).
 
 Under DDP each rank evaluates its own shard of the split (a `DistributedSampler`); metric states
 are reduced across ranks in `compute()`, so every rank returns the same metrics. Report samples
@@ -38,6 +39,7 @@ from scene2img.evaluation.images import (
     to_uint8,
     to_unit_range,
 )
+from scene2img.evaluation.layout_metrics import LayoutMetrics
 from scene2img.evaluation.metrics import (
     PerClassFID,
     compute_seeded,
@@ -47,7 +49,6 @@ from scene2img.evaluation.metrics import (
 )
 from scene2img.evaluation.protocol import Protocol, default_samples_per_layout, latents_name
 from scene2img.models.boxes import real_objects
-from scene2img.training.metrics import LayoutMetrics
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""The image GAN under Lightning: a thin module around the nets and `LayoutGANLoss`.
+"""The image GAN under Lightning: a thin module around the nets and `LayoutGANLoss`. It receives
+its networks from the stage that builds them (`scene2img.stages.train_image.image_gan_module`).
 
 Manual optimisation: each training step is one `LayoutGANLoss.step` (G forward, D update, G
 update), then the EMA update. Lightning counts both optimiser steps, so `trainer.global_step` is

@@ -17,12 +17,11 @@ from scene2img.config import load_params
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ModelError, SceneGraphError
+from scene2img.evaluation.layout_metrics import LayoutMetrics, class_mean_baseline, class_mean_boxes
 from scene2img.serving.schema import SceneGraph, SceneObject
 from scene2img.serving.tensors import graph_tensors, predict_layout
-from scene2img.stages.train_layout import train_layout
+from scene2img.stages.train_layout import layout_module, train_layout
 from scene2img.training.export import LAYOUT_MODEL_FILE, load_layout_model
-from scene2img.training.layout_module import LayoutModule
-from scene2img.training.metrics import LayoutMetrics, class_mean_baseline, class_mean_boxes
 from scene2img.training.runtime import build_trainer, seed_everything
 from scene2img.training.sampling import DataPosition, ResumableBatchSampler, ResumableDataModule
 
@@ -274,7 +273,7 @@ def _first_step_grads(data: Path, out: Path, params, devices: int, batch_size: i
     out.mkdir(parents=True)
     seed_everything(0)
     datamodule = ResumableDataModule(data, params.data, batch_size, seed=0)
-    module = LayoutModule(params.train_layout, datamodule.vocab)
+    module = layout_module(params.train_layout, datamodule.vocab)
     trainer_params = dataclasses.replace(params.trainer, devices=devices, accelerator="cpu",
                                          strategy="ddp_spawn" if devices > 1 else "auto")
     trainer = build_trainer(trainer_params, out, max_steps=1,
