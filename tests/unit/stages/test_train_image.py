@@ -179,13 +179,6 @@ def test_resume_without_checkpoint_is_an_error(toy_vg, tmp_path):
         train_image(toy_vg, tmp_path / "none", tiny_params(tmp_path), resume=True)
 
 
-def test_export_rejects_other_files(tmp_path):
-    bad = tmp_path / IMAGE_MODEL_FILE
-    torch.save({"format": "scene2img.layout", "format_version": 1}, bad)
-    with pytest.raises(ModelError, match="expected a scene2img.image export"):
-        load_generator(bad)
-
-
 @DATA
 def test_ddp_two_processes_on_cpu_via_cli(data, request, tmp_path):
     """`scene2img train-image` with DDP over two gloo processes and synchronised batch norm."""
