@@ -13,7 +13,7 @@ from scene2img.data.shards import ShardReader, ShardWriter
 from scene2img.data.toyworld import generate_toyworld
 from scene2img.errors import DataError, EmptyDatasetError
 from scene2img.stages.preprocess import preprocess
-from tests.conftest import SHARED_DATA, toy_params
+from tests.conftest import SHARED_DATA, run_killed_in_the_rename_window, toy_params
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -150,6 +150,34 @@ def test_interrupted_run_leaves_no_partial_dataset(raw_vg: Path, tmp_path: Path,
         calls["n"] = 0
         preprocess(raw_vg, tmp_path / "fresh", params, progress=False)
     assert not (tmp_path / "fresh").exists()
+
+
+def test_a_run_killed_between_the_renames_is_recovered(raw_vg: Path, tmp_path: Path,
+                                                       caplog) -> None:
+    out = tmp_path / "p"
+    preprocess(raw_vg, out, toy_params("vg", images=24).preprocess, progress=False)
+    before = tree_digest(out)
+    # the previous dataset is moved aside, the new one (128 px) complete, then the kill
+    pid = run_killed_in_the_rename_window(
+        "import sys\nfrom scene2img.stages.preprocess import preprocess\n"
+        "from tests.conftest import toy_params\n"
+        "params = toy_params('vg', images=24, **{'preprocess.image_size': '128'}).preprocess\n"
+        "preprocess(Path(sys.argv[1]), Path(sys.argv[2]), params, progress=False)\n",
+        str(raw_vg), str(out))
+    old, new = tmp_path / f".p.old-{pid}", tmp_path / f".p.tmp-{pid}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [old.name, new.name]
+    assert tree_digest(old) == before  # nothing lost: the previous dataset, whole
+    killed_run = tree_digest(new)  # and the killed run's, complete (128 px)
+    assert killed_run != before
+    with pytest.raises(DataError, match=rf"p: missing; .* left the dataset in .*{old.name}"):
+        load_vocab(out)  # a reader says where the dataset is and what to do
+
+    caplog.set_level("WARNING", logger="scene2img.files")
+    params = toy_params("vg", images=24, **{"preprocess.image_size": "128"}).preprocess
+    preprocess(raw_vg, out, params, progress=False)
+    assert "finished the swap a killed run" in caplog.text
+    assert [p.name for p in tmp_path.iterdir()] == ["p"]  # no hidden folder left behind
+    assert tree_digest(out) == killed_run
 
 
 def test_everything_filtered_away_is_a_clear_error(raw_vg: Path, tmp_path: Path) -> None:
