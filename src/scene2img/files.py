@@ -39,6 +39,12 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+def printable(path: str | Path) -> str:
+    """`path` as text that can be printed and logged: bytes of a name that are not UTF-8 (kept
+    as surrogates when read from disk) shown as `\\xNN`."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def require_new_dir(path: str | Path, what: str) -> None:
     """Refuse `path` if it exists and is not an empty folder (`DataError` naming `what`)."""
     path = Path(path)
