@@ -108,8 +108,10 @@ def recover_dir(path: str | Path) -> None:
                 log.warning("%s: put back the previous folder that a killed run (pid %d) had "
                             "moved aside", path, pid)
     for _, _, p in leftovers:
-        if p.exists():
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def interrupted_swap(path: str | Path) -> Path | None:
