@@ -116,7 +116,6 @@ def train_image(
     """Train the layout-to-image GAN and export its EMA generator."""
     tp = params.train_image
     out_dir = Path(out_dir)
-    ckpt = resume_checkpoint(out_dir, resume)
     seed_everything(tp.seed)
     datamodule = ResumableDataModule(data_url, params.data, tp.batch_size, seed=tp.seed)
     vocab = datamodule.vocab
@@ -135,6 +134,7 @@ def train_image(
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     module = ImageGANModule(G, D, tp, vocab.num_objects, perceptual)
     losses = module.gan.losses
+    ckpt = resume_checkpoint(out_dir, resume, module)  # before the MLflow run is touched
 
     logger, run_id = training_logger("train_image", params, data_url, out_dir, resumed=bool(ckpt),
                                      hyperparams={

@@ -72,11 +72,11 @@ def train_layout(
     """Train the layout model, evaluate it and the class-mean baseline, export it."""
     tp = params.train_layout
     out_dir = Path(out_dir)
-    ckpt = resume_checkpoint(out_dir, resume)
     seed_everything(tp.seed)
     datamodule = ResumableDataModule(data_url, params.data, tp.batch_size, seed=tp.seed)
     vocab = datamodule.vocab
     module = LayoutModule(tp, vocab)
+    ckpt = resume_checkpoint(out_dir, resume, module)  # before the MLflow run is touched
 
     logger, run_id = training_logger("train_layout", params, data_url, out_dir, resumed=bool(ckpt),
                                      hyperparams={
