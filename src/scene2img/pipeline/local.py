@@ -23,9 +23,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mlflow import MlflowClient
+
 from scene2img.config import PROJECT_ROOT, Params
 from scene2img.pipeline import PipelineError
 from scene2img.pipeline.steps import STAGES, missing_stages
+from scene2img.tracking.experiments import ui_url
 
 log = logging.getLogger(__name__)
 PIPELINE_FILE = PROJECT_ROOT / "pipelines" / "scene2img_pipeline.py"
@@ -189,4 +192,7 @@ def summary(run: LocalRun, params: Params) -> str:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     lines.append(f"  MLflow: mlflow ui --backend-store-uri {uri}")
+    exp = MlflowClient(params.tracking.uri).get_experiment_by_name(params.tracking.experiment)
+    if exp is not None:  # the model-training view (a fresh browser opens MLflow's GenAI view)
+        lines.append(f"          then open {ui_url('http://127.0.0.1:5000', exp.experiment_id)}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from scene2img.config import Params
 from scene2img.files import atomic_write_bytes
+from scene2img.tracking.experiments import KIND_TAG, MODEL_TRAINING
 from scene2img.tracking.lineage import lineage_tags
 from scene2img.training.runtime import mlflow_logger
 
@@ -38,6 +39,8 @@ def training_logger(
         run_id = logger.run_id
         atomic_write_bytes(run_file, f"{run_id}\n".encode())
         if not resumed:
+            # the UI's model-training view (tracking.experiments); spooled if the server is away
+            logger.experiment.set_experiment_tag(logger.experiment_id, KIND_TAG, MODEL_TRAINING)
             logger.log_hyperparams({**hyperparams, "data": dataclasses.asdict(params.data),
                                     "trainer": dataclasses.asdict(params.trainer),
                                     "data_url": str(data_url)})

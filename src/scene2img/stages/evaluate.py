@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 import torch
+from mlflow import MlflowClient
 from torch.utils.data import DataLoader
 
 from scene2img.config import Params
@@ -24,6 +25,7 @@ from scene2img.evaluation.backbones import build_backbone
 from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_images
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
+from scene2img.tracking.experiments import training_experiment
 from scene2img.tracking.lineage import flatten_params, lineage_tags
 from scene2img.training.image_module import check_mask_sizes, takes_masks
 
@@ -143,7 +145,8 @@ def evaluate(
     run_id = None
     if log_to_mlflow:
         mlflow.set_tracking_uri(params.tracking.uri)
-        mlflow.set_experiment(params.tracking.experiment)
+        mlflow.set_experiment(experiment_id=training_experiment(MlflowClient(params.tracking.uri),
+                                                          params.tracking.experiment))
         tags = lineage_tags(params.to_dict(), data_url, stage="evaluate")
         for mode, proto in report["protocols"].items():
             tags.update({f"eval.{mode}.{k}": str(v) for k, v in proto.items()})

@@ -19,6 +19,7 @@ from scene2img.serving.attributes import attribute_statistics
 from scene2img.serving.pipeline import SceneToImage
 from scene2img.serving.pyfunc import pyfunc_arguments
 from scene2img.serving.schema import SceneGraph, SceneObject
+from scene2img.tracking.experiments import training_experiment
 from scene2img.tracking.lineage import lineage_tags
 from scene2img.tracking.promotion import TAG_GATE_METRIC, TAG_METRIC_PREFIX, TAG_PROTOCOL
 
@@ -81,7 +82,8 @@ def register(
         graph = example_graph(model, data_url)
 
         mlflow.set_tracking_uri(params.tracking.uri)
-        mlflow.set_experiment(params.tracking.experiment)
+        mlflow.set_experiment(experiment_id=training_experiment(MlflowClient(params.tracking.uri),
+                                                          params.tracking.experiment))
         tags = lineage_tags(params.to_dict(), data_url, stage="register")
         with mlflow.start_run(run_name="register", tags=tags) as run:
             mlflow.log_metrics(metrics)
