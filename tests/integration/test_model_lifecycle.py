@@ -78,7 +78,7 @@ def test_the_ui_opens_the_runs_in_the_model_training_view(lifecycle, team_stack,
     exp = client.get_experiment_by_name(lifecycle["params"].tracking.experiment)
     assert exp.tags.get(KIND_TAG) == MODEL_TRAINING
     shot = tmp_path / "mlflow_ui.png"
-    dom = render(ui_url(team_stack.tracking_uri, exp.experiment_id), shot)
+    dom = render(ui_url(team_stack.tracking_uri, exp.experiment_id), tmp_path / "profile", shot)
     assert Image.open(shot).size == (1400, 900)
     # the model-training view: its runs table with our runs, not GenAI's traces and judges
     assert "train_image" in dom and "train_layout" in dom and "evaluate test" in dom
