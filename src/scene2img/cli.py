@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from scene2img.config import Params, load_params
+from scene2img.data.sources import SOURCES
 from scene2img.errors import ConfigError, Scene2ImgError
 
 log = logging.getLogger("scene2img")
@@ -249,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("preprocess", help="raw dataset -> processed shards, vocab, manifest")
-    p.add_argument("--source", choices=["vg", "coco-stuff", "ade20k"], default=None,
+    p.add_argument("--source", choices=SOURCES, default=None,
                    help="raw format (default: preprocess.source)")
     p.add_argument("--raw", type=Path, required=True, help="the raw dataset folder")
     p.add_argument("--out", type=Path, required=True, help="the processed dataset folder")
@@ -263,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="toy world and dataset statistics")
     dsub = data.add_subparsers(dest="data_command", required=True)
     p = dsub.add_parser("toyworld", help="write a synthetic dataset in a raw format")
-    p.add_argument("--format", choices=["vg", "coco-stuff", "ade20k"], required=True)
+    p.add_argument("--format", choices=SOURCES, required=True)
     p.add_argument("--images", type=int, default=None, help="default: toyworld.images")
     p.add_argument("--out", type=Path, required=True)
     _add_params_options(p)

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scene2img.config import IngestParams, ToyworldParams
+from scene2img.data.sources import SOURCES as RAW_FORMATS
 from scene2img.errors import ConfigError, DataError
 from scene2img.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 SOURCES = ("toyworld", "dvc")
-FORMATS = ("vg", "coco-stuff", "ade20k")
 
 
 @dataclass
@@ -58,8 +58,8 @@ def ingest(
     """Fetch (dvc) or generate (toyworld) the raw dataset and say which version it is."""
     if params.source not in SOURCES:
         raise ConfigError(f"pipeline.ingest.source={params.source!r}: choose one of {SOURCES}")
-    if fmt not in FORMATS:
-        raise ConfigError(f"raw format {fmt!r} (preprocess.source): choose one of {FORMATS}")
+    if fmt not in RAW_FORMATS:
+        raise ConfigError(f"raw format {fmt!r} (preprocess.source): choose one of {RAW_FORMATS}")
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise DataError(f"{out_dir}: already exists and is not empty; ingest writes a new folder")

@@ -28,11 +28,11 @@ from scene2img.data.drops import DropCounts
 from scene2img.data.encode import EncodeSettings, ImageSkipped, encode_scene
 from scene2img.data.records import RawScene
 from scene2img.data.shards import SCHEMA_VERSION, ShardWriter
+from scene2img.data.sources import SOURCES
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-SOURCES = ("vg", "coco-stuff", "ade20k")
 MANIFEST_FILE = "manifest.json"
 VOCAB_FILE = "vocab.json"
 
