@@ -16,11 +16,11 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
-from scene2img.errors import ConfigError
+from scene2img.errors import ConfigError, ParamNotGivenError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
@@ -221,7 +221,7 @@ class TrainJobParams:
 @dataclass
 class PipelineParams:
     name: str  # the KFP pipeline name
-    image: str  # the image every component runs in (infra/docker/)
+    image: str  # every task's image (infra/docker/), set when the DAG is compiled
     ingest: IngestParams
     gpu_type: str  # accelerator resource name
     gpus: int  # GPUs per training node
@@ -314,7 +314,8 @@ class Params:
     extra: dict[str, Any] = field(default_factory=dict)  # sections not typed yet, kept verbatim
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        """The params as plain data (a partial load: only the keys it was given)."""
+        out = _given(dataclasses.asdict(self))
         out.update(out.pop("extra"))
         return out
 
@@ -358,12 +359,53 @@ def _experiment(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     return _merge(_experiment(str(parent), (*seen, name)), data, where=str(path))
 
 
-def params_from_dict(raw: dict[str, Any], where: str = "params") -> Params:
+def params_from_dict(
+    raw: dict[str, Any],  # sections as in params.yaml
+    where: str = "params",  # named in errors
+    partial: bool = False,  # missing keys are not errors: they become `NotGiven`
+) -> Params:
+    """Typed params from plain data. A partial load (what a pipeline step receives: only the
+    keys its stage reads) checks the keys it has; reading one it lacks raises a ConfigError."""
     typed = {f.name for f in dataclasses.fields(Params)} - {"extra"}
     extra = {k: v for k, v in raw.items() if k not in typed}
-    params = _build(Params, {k: v for k, v in raw.items() if k in typed}, where, prefix="")
+    params = _build(Params, {k: v for k, v in raw.items() if k in typed}, where, prefix="",
+                    partial=partial)
     params.extra = extra
     return params
+
+
+class NotGiven:
+    """The value of a key a partial load was not given. Reading through it or using it as a
+    value raises a `ParamNotGivenError` that names the key."""
+
+    __slots__ = ("key", "where")
+
+    def __init__(self, key: str, where: str) -> None:
+        self.key = key
+        self.where = where
+
+    def _fail(self, *_: Any) -> NoReturn:
+        raise ParamNotGivenError(f"{self.where}: parameter {self.key} was not given to this "
+                                 "partial load; pass it (a pipeline step receives only the keys "
+                                 "listed for it)")
+
+    __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = _fail
+    __int__ = __float__ = __index__ = __str__ = __format__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = _fail
+    __lt__ = __le__ = __gt__ = __ge__ = _fail
+
+    def __repr__(self) -> str:
+        return f"NotGiven({self.key!r})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NotGiven:
+        return self
+
+
+def _given(value: Any) -> Any:
+    """`value` without the `NotGiven` entries of its mappings."""
+    if isinstance(value, dict):
+        return {k: _given(v) for k, v in value.items() if not isinstance(v, NotGiven)}
+    return value
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -394,7 +436,7 @@ def _merge(base: dict[str, Any], new: dict[str, Any], where: str) -> dict[str, A
     return out
 
 
-def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
+def _build(cls: type, raw: Any, where: str, prefix: str, partial: bool = False) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: {prefix or 'top level'} must be a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
@@ -409,14 +451,17 @@ def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
         if name not in raw:
             if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
                 continue
+            if partial:
+                kwargs[name] = NotGiven(key, where)
+                continue
             raise ConfigError(f"{where}: missing parameter {key}")
-        kwargs[name] = _coerce(hints[name], raw[name], where, key)
+        kwargs[name] = _coerce(hints[name], raw[name], where, key, partial)
     return cls(**kwargs)
 
 
-def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
+def _coerce(tp: Any, value: Any, where: str, key: str, partial: bool = False) -> Any:
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where, prefix=key + ".")
+        return _build(tp, value, where, prefix=key + ".", partial=partial)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -425,7 +470,7 @@ def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
         errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
-                return _coerce(arg, value, where, key)
+                return _coerce(arg, value, where, key, partial)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0])

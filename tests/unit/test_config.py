@@ -69,3 +69,23 @@ def test_experiments_extend_others(tmp_path: Path) -> None:
     loop.write_text(f"extends: {loop}\n")
     with pytest.raises(ConfigError, match="extends itself"):
         load_params(experiment=str(loop))
+
+
+def test_partial_load_checks_what_it_has_and_names_what_it_lacks() -> None:
+    from scene2img.config import params_from_dict
+    from scene2img.errors import ParamNotGivenError
+
+    raw = {"preprocess": {"source": "vg"}, "tracking": {"uri": "sqlite:///x.db",
+                                                       "experiment": "e"}}
+    p = params_from_dict(raw, where="step X", partial=True)
+    assert p.preprocess.source == "vg" and p.tracking.uri == "sqlite:///x.db"
+    assert p.to_dict() == raw  # only what it was given
+    with pytest.raises(ParamNotGivenError, match="step X: parameter preprocess.image_size was "
+                                                 "not given"):
+        p.preprocess.image_size + 1
+    with pytest.raises(ConfigError, match="parameter train_image was not given"):
+        _ = p.train_image.lr_g
+    with pytest.raises(ConfigError, match="step X: preprocess.source must be str"):
+        params_from_dict({"preprocess": {"source": 3}}, where="step X", partial=True)
+    with pytest.raises(ConfigError, match="missing parameter"):
+        params_from_dict(raw, where="step X")  # a full load still wants every key
