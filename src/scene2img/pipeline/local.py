@@ -1,57 +1,46 @@
 """Compile the DAG, and run it on this machine with the KFP local runner.
 
-`run_local` runs every task as a subprocess of this Python environment
-(`kfp.local.SubprocessRunner(use_venv=False)`: scene2img is installed here, nothing is downloaded)
-and caches task outputs with kfp.local's own content-addressed cache: a task's key is the
-component (its code and image), its inputs (parameters, and upstream artifacts by URI and
-metadata) and its environment, so a second run with nothing changed reuses every cached task
-(those with `pipeline.caching.<step>: true`) and says so. One limit: the key sees the component,
+The DAG itself is a driver (`pipelines/scene2img_pipeline.py`): it passes its pipeline factory
+in, so this library never imports it. `run_local` runs every task as a subprocess of this
+Python environment (`kfp.local.SubprocessRunner(use_venv=False)`: scene2img is installed here,
+nothing is downloaded) and caches task outputs with kfp.local's own content-addressed cache: a
+task's key is the component (its code and image), its inputs (its step's params, and upstream
+artifacts by URI and metadata) and its environment, so a second run with nothing changed reuses
+every cached task (those with `pipeline.caching.<step>: true`) and says so, and a changed param
+reruns only the steps that read it and those downstream. One limit: the key sees the component,
 not the scene2img library it calls, so after changing library code run with `--no-cache`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
+import os
 import re
-import sys
 import time
+import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from scene2img.config import PROJECT_ROOT, Params
+from scene2img.config import Params
 from scene2img.pipeline import PipelineError
-from scene2img.pipeline.steps import STAGES, missing_stages
+from scene2img.pipeline.params import KFP_RUN_ID_ENV, STEPS, pipeline_arguments
 
 log = logging.getLogger(__name__)
-PIPELINE_FILE = PROJECT_ROOT / "pipelines" / "scene2img_pipeline.py"
-STEPS = tuple(STAGES)
+
+# make_pipeline(params, until) -> the @dsl.pipeline for these params, up to step `until`
+PipelineFactory = Callable[[Params, str], Any]
 
 
-def load_pipeline_module(path: Path = PIPELINE_FILE) -> ModuleType:
-    """Import `pipelines/scene2img_pipeline.py` from the checkout."""
-    if not path.is_file():
-        raise PipelineError(f"{path}: pipeline definition not found; run from a scene2img "
-                            "checkout (the pipeline and its components are not in the wheel)")
-    spec = importlib.util.spec_from_file_location("scene2img_pipeline", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def compile_pipeline(out: Path, params: Params) -> Path:
+def compile_pipeline(make_pipeline: PipelineFactory, params: Params, out: Path) -> Path:
     """Write the pipeline YAML for these params (their values become its defaults)."""
     from kfp import compiler
 
-    module = load_pipeline_module()
     out.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(module.make_pipeline(params), package_path=str(out))
+    compiler.Compiler().compile(make_pipeline(params, "promote"), package_path=str(out))
     return out
 
 
@@ -59,6 +48,7 @@ def compile_pipeline(out: Path, params: Params) -> Path:
 class LocalRun:
     root: Path  # pipeline_root of this run's tasks
     steps: list[str]  # the steps in the DAG that ran
+    kfp_run_id: str  # what the tasks tag their MLflow runs with
     cached: list[str] = field(default_factory=list)  # tasks whose outputs came from the cache
     executed: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -91,34 +81,33 @@ def _plain(text: str) -> str:
 
 
 def run_local(
-    params: Params,  # resolved params: become the run's `params` argument and task settings
+    make_pipeline: PipelineFactory,  # the DAG (pipelines/scene2img_pipeline.py)
+    params: Params,  # resolved params: become the run's arguments and task settings
     until: str = "promote",  # last step to run
     root: Path | None = None,  # outputs and cache (default: pipeline.local_root)
     cache: bool = True,  # reuse cached task outputs
 ) -> LocalRun:
-    """Run the DAG (up to `until`) with the KFP local runner; stop first if a stage is missing."""
+    """Run the DAG (up to `until`) with the KFP local runner."""
     from kfp import local
 
     if until not in STEPS:
         raise PipelineError(f"--until {until!r}: choose one of {', '.join(STEPS)}")
     steps = list(STEPS[: STEPS.index(until) + 1])
-    missing = missing_stages(steps)
-    if missing:
-        ready = [s for s in STEPS if s not in missing_stages([s])]
-        last_ready = next((s for s in reversed(STEPS[:STEPS.index(min(
-            missing, key=STEPS.index))]) if s in ready), None)
-        hint = (f"; run the steps that exist with --until {last_ready}" if last_ready else "")
-        raise PipelineError("cannot run the DAG: " + "; ".join(missing.values()) + hint)
     root = Path(root or params.pipeline.local_root).resolve()
-    module = load_pipeline_module()
-    pipeline = module.make_pipeline(params, until=until)
+    arguments = pipeline_arguments(params)
+    pipeline = make_pipeline(params, until)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root / "runs"),
                enable_caching=cache, cache_root=str(root / "cache"), raise_on_error=True)
+    # The tasks' KFP run id (on a cluster: their pod's `pipeline/runid` label). The subprocesses
+    # inherit it; the cache key does not see it, so cached tasks stay cached.
+    run_id = f"local-{uuid.uuid4()}"
     handler = _TaskLog()
     root_logger = logging.getLogger()
     level = root_logger.level
     root_logger.setLevel(min(level, logging.INFO))  # kfp.local reports cache hits at INFO
     root_logger.addFilter(handler)
+    previous_id = os.environ.get(KFP_RUN_ID_ENV)
+    os.environ[KFP_RUN_ID_ENV] = run_id
     started = time.monotonic()
     try:
         with warnings.catch_warnings():
@@ -126,14 +115,18 @@ def run_local(
             # settings) and warns about the non-"python" image name: both expected here.
             warnings.filterwarnings("ignore", message=".*no effect in the current local runner.*")
             warnings.filterwarnings("ignore", message=".*custom or non-Python base image.*")
-            pipeline(params=json.dumps(params.to_dict(), sort_keys=True))
+            pipeline(**arguments)
     except Exception as exc:
         raise PipelineError(f"local pipeline run failed: {exc}; task logs are above, outputs "
                             f"under {root / 'runs'}") from exc
     finally:
+        if previous_id is None:
+            os.environ.pop(KFP_RUN_ID_ENV, None)
+        else:
+            os.environ[KFP_RUN_ID_ENV] = previous_id
         root_logger.removeFilter(handler)
         root_logger.setLevel(level)
-    run = LocalRun(root=root, steps=steps, cached=handler.cached,
+    run = LocalRun(root=root, steps=steps, kfp_run_id=run_id, cached=handler.cached,
                    executed=[t for t in handler.executed if t not in handler.cached],
                    seconds=time.monotonic() - started)
     run.outputs = _latest_outputs(root / "runs", steps)
@@ -157,7 +150,7 @@ def _latest_outputs(runs: Path, steps: list[str]) -> dict[str, dict[str, Any]]:
 def summary(run: LocalRun, params: Params) -> str:
     """A few lines: what ran, what came from the cache, metrics, registry, where to look."""
     lines = [f"pipeline: {' -> '.join(run.steps)} in {run.seconds:.0f}s "
-             f"(outputs under {run.root / 'runs'})"]
+             f"(outputs under {run.root / 'runs'}; KFP run id {run.kfp_run_id})"]
     if run.cached:
         lines.append(f"  reused cached outputs of: {', '.join(run.cached)} (nothing changed "
                      "in their inputs; --no-cache reruns them)")

@@ -99,6 +99,7 @@ def train_image(
     progress: bool = True,  # Lightning's progress bar
     callbacks: list[pl.Callback] | None = None,  # extra callbacks (tests)
     trainer_overrides: dict[str, Any] | None = None,  # extra Trainer arguments (tests)
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> TrainImageResult:
     """Train the layout-to-image GAN and export its EMA generator."""
     tp = params.train_image
@@ -120,7 +121,8 @@ def train_image(
     logger, run_id = training_logger("train_image", params, data_url, out_dir, resumed=bool(ckpt),
                                      hyperparams={
         "train_image": dataclasses.asdict(tp), "image_size": image_size,
-        "vocab": {"objects": vocab.num_objects, "attributes": vocab.num_attributes}})
+        "vocab": {"objects": vocab.num_objects, "attributes": vocab.num_attributes}},
+        kfp_run_id=kfp_run_id)
 
     throughput = _Throughput()
     overrides: dict[str, Any] = {"strategy": _ddp_strategy(params.trainer.strategy)}
