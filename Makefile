@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run repro test test-tools lint bench clean
+.PHONY: install run repro test test-tools image image-tools lint bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,22 @@ test-tools:
 
 test: install test-tools
 	$(BIN)/python -m pytest -q
+
+# The image the pipeline's components run in (infra/docker/Dockerfile), built with podman (or a
+# running docker) as root or rootless, no registry needed; see infra/docker/build_image.py.
+#   make image [INCEPTION_WEIGHTS=PATH] [CUDA_IMAGE=REF] [ENGINE=podman|docker]
+image: image-tools
+	$(PY) infra/docker/build_image.py
+
+# Its tools, Debian's packages: podman with runc (uidmap and slirp4netns for rootless use) and
+# mmdebstrap for a local base where the CUDA one cannot be pulled; installed when root.
+IMAGE_TOOLS := podman runc uidmap slirp4netns mmdebstrap
+image-tools:
+	@missing=; for t in podman runc newuidmap slirp4netns mmdebstrap; do \
+	  command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ] && ! { docker info >/dev/null 2>&1 && command -v mmdebstrap >/dev/null; }; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(IMAGE_TOOLS); \
+	  else echo "make image needs Debian's$$missing: sudo apt-get install --no-install-recommends $(IMAGE_TOOLS) (or run docker and install mmdebstrap)" >&2; exit 1; fi; fi
 
 lint: install
 	$(BIN)/ruff check .

@@ -23,6 +23,7 @@ import torch
 
 from scene2img.evaluation.backbones import build_backbone
 from scene2img.evaluation.metrics import make_fid
+from scene2img.files import atomic_write_json
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,9 +93,7 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     merged = json.loads(out.read_text()) if out.exists() else {}
     merged[device.type] = figures
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out)
+    atomic_write_json(out, merged)
     for k, v in figures.items():
         print(f"{k:>26}: {v}")
     print(f"wrote {out} [{device.type}]")

@@ -50,7 +50,7 @@ def toy_model(toy_vg: Path, tmp_path_factory) -> Path:
     steps on `toy_vg`: real weights through the real stages, tiny and fast."""
     import json
 
-    from scene2img.data.dataset import load_vocab
+    from scene2img.data.processed import load_vocab
     from scene2img.serving.attributes import attribute_statistics
     from scene2img.stages.train_image import train_image
     from scene2img.stages.train_layout import train_layout

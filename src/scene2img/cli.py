@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from scene2img.config import PROJECT_ROOT, Params, load_params
-from scene2img.data.sources import SOURCES
+from scene2img.data.sources import SOURCE_NAMES
 from scene2img.errors import ConfigError, Scene2ImgError
 from scene2img.pipeline.params import STEPS
 
@@ -189,59 +189,32 @@ def cmd_promote(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
-def _load_model(uri: str):
+def _load_model(args: argparse.Namespace):
     from scene2img.serving.loading import load_scene_to_image
 
-    return load_scene_to_image(uri)
+    return load_scene_to_image(args.model, limits=_params(args).serve)
+
+
+def _outputs(args: argparse.Namespace):
+    from scene2img.serving.outputs import Outputs
+
+    return Outputs(args.out, args.layout_out, args.state_out, getattr(args, "graph_out", None))
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from scene2img.serving.outputs import write_generation
+    from scene2img.serving.commands import generate_files
 
-    model = _load_model(args.model)
-    if (args.graph is None) == (args.text is None):
-        raise ConfigError("generate needs exactly one of --graph FILE and --text TEXT")
-    if args.text is not None:
-        from scene2img.serving.text import parse_text
-
-        graph = parse_text(args.text, model.vocab)
-        graph = model.parse(graph.to_json(), where="--text")
-    else:
-        graph = model.parse(_read_text(args.graph), where=str(args.graph))
-    generation = model.generate(graph, seed=args.seed)
-    for line in write_generation(generation, model.vocab, args.out, args.layout_out,
-                                 args.state_out):
+    for line in generate_files(lambda: _load_model(args), _outputs(args), args.seed, args.graph,
+                               args.text):
         print(line)
 
 
 def cmd_edit(args: argparse.Namespace) -> None:
-    import json
+    from scene2img.serving.commands import edit_files
 
-    from scene2img.serving.edit import edit, load_state
-    from scene2img.serving.outputs import write_generation
-
-    model = _load_model(args.model)
-    state = load_state(args.state)
-    try:
-        ops = json.loads(_read_text(args.ops))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{args.ops}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
-    generation = edit(model, state, ops, where=str(args.ops))
-    for line in write_generation(generation, model.vocab, args.out, args.layout_out,
-                                 args.state_out or args.state):
+    for line in edit_files(lambda: _load_model(args), args.state, args.ops, _outputs(args),
+                           args.graph, args.in_place):
         print(line)
-    if args.graph is not None:  # keep the user's scene graph file in step with the edit
-        from scene2img.files import atomic_write_json
-
-        atomic_write_json(args.graph, generation.graph.to_json())
-        print(f"wrote {args.graph} (edited scene graph)")
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return Path(path).read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -268,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("preprocess", help="raw dataset -> processed shards, vocab, manifest")
-    p.add_argument("--source", choices=SOURCES, default=None,
+    p.add_argument("--source", choices=SOURCE_NAMES, default=None,
                    help="raw format (default: preprocess.source)")
     p.add_argument("--raw", type=Path, required=True, help="the raw dataset folder")
     p.add_argument("--out", type=Path, required=True, help="the processed dataset folder")
@@ -282,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="toy world and dataset statistics")
     dsub = data.add_subparsers(dest="data_command", required=True)
     p = dsub.add_parser("toyworld", help="write a synthetic dataset in a raw format")
-    p.add_argument("--format", choices=SOURCES, required=True)
+    p.add_argument("--format", choices=SOURCE_NAMES, required=True)
     p.add_argument("--images", type=int, default=None, help="default: toyworld.images")
     p.add_argument("--out", type=Path, required=True)
     _add_params_options(p)
@@ -350,17 +323,23 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "generate":
             p.add_argument("--graph", type=Path, default=None, help="scene graph JSON")
             p.add_argument("--text", default=None, help='e.g. "a red car left of a tree"')
-            p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--seed", type=int, default=0, help="0 .. 2**63 - 1 (default 0)")
         else:
             p.add_argument("--state", type=Path, required=True,
-                           help="state.json of the generation to edit (updated in place)")
+                           help="state.json of the generation to edit (read; see --in-place)")
             p.add_argument("--ops", type=Path, required=True, help="edit operations JSON")
             p.add_argument("--graph", type=Path, default=None,
-                           help="scene graph JSON to update with the edited graph")
+                           help="the scene graph the state was generated from: checked against "
+                                "it (read; see --in-place)")
+            p.add_argument("--graph-out", type=Path, default=None,
+                           help="write the edited scene graph here")
+            p.add_argument("--in-place", action="store_true",
+                           help="replace --state (and --graph) with the edited state (and graph)")
         p.add_argument("--out", type=Path, required=True, help="image PNG")
         p.add_argument("--layout-out", type=Path, default=None, help="layout drawing PNG")
         p.add_argument("--state-out", type=Path, default=None,
                        help="latents and layout JSON (the input of `edit`)")
+        _add_params_options(p)
         p.set_defaults(func=cmd_generate if name == "generate" else cmd_edit)
 
     p = sub.add_parser("compare", help="one HTML page comparing MLflow runs side by side")

@@ -33,7 +33,9 @@ EXPERIMENTS_DIR = PROJECT_ROOT / "configs" / "experiments"
 
 @dataclass
 class VGParams:
-    """Visual Genome 1.4 filtering (sg2im defaults)."""
+    """Visual Genome 1.4 filtering: sg2im's `preprocess_vg` defaults, which keep the images and
+    vocabulary sg2im keeps. The switches below fix what sg2im gets wrong; each changes the kept
+    images or the vocabulary, so results are no longer comparable with papers on sg2im's data."""
 
     min_image_side: int
     min_object_instances: int
@@ -47,6 +49,11 @@ class VGParams:
     max_relationships_per_image: int
     split_file: str | None  # {"train": [...], "val": [...], "test": [...]}; None: seeded split
     split_fractions: list[float]  # train, val, test for the seeded split
+    normalise_names: bool  # lowercase/strip/collapse names, attributes, predicates (sg2im: as written)
+    normalise_eval_predicates: bool  # clean val/test predicates as train's (sg2im: as written)
+    keep_relationship_endpoints: bool  # objects only in relationships.json (sg2im: dropped)
+    dedupe_object_ids: bool  # one node per object_id (sg2im: one per occurrence)
+    clip_boxes: bool  # clip to the image after the size filter (sg2im: boxes as annotated)
 
 
 @dataclass
@@ -107,6 +114,7 @@ class DataParams:
     max_objects: int  # pad objects to this count (including the __image__ object)
     num_workers: int
     flip: bool  # random horizontal flip in training
+    resample_relations: bool  # COCO-Stuff / ADE20K training: fresh geometric triples per draw
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,6 +307,26 @@ class PromoteParams:
 
 
 @dataclass
+class ServeParams:
+    """Limits on one request to `generate` / `edit` and to the served model, checked before any
+    work (`scene2img.serving`). `register` records them with the model (its `model_config`)."""
+
+    max_graph_bytes: int  # one scene graph: its JSON text, or an object's size as JSON
+    max_state_bytes: int  # an edit's state file
+    max_depth: int  # JSON nesting of a scene graph (the format needs 4)
+    max_relationships: int  # per scene graph
+    max_attributes: int  # per object
+    max_name_chars: int  # a class, attribute or predicate name
+    max_records: int  # scene graphs in one request to the served model
+    request_timeout_s: float  # a served request still computing after this stops (HTTP 504)
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not value > 0:
+                raise ConfigError(f"serve.{name} must be positive, got {value!r}")
+
+
+@dataclass
 class Params:
     toyworld: ToyworldParams
     preprocess: PreprocessParams
@@ -311,6 +339,7 @@ class Params:
     pipeline: PipelineParams
     register: RegisterParams
     promote: PromoteParams
+    serve: ServeParams
     extra: dict[str, Any] = field(default_factory=dict)  # sections not typed yet, kept verbatim
 
     def to_dict(self) -> dict[str, Any]:
@@ -406,6 +435,12 @@ def _given(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _given(v) for k, v in value.items() if not isinstance(v, NotGiven)}
     return value
+
+
+def section_from_dict(cls: type, raw: Any, where: str, prefix: str) -> Any:
+    """One section's dataclass from a mapping (e.g. a served model's recorded `serve` limits),
+    with the same checks as `load_params`; `prefix` names its keys in errors (`serve.`)."""
+    return _build(cls, raw, where, prefix)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

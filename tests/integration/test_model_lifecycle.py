@@ -9,9 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +17,12 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from scene2img.config import load_params
+from scene2img.serving.loadtest import ModelServer, post
 from scene2img.stages.evaluate import evaluate
 from scene2img.stages.promote import promote
 from scene2img.stages.register import register
 from scene2img.stages.train_image import train_image
 from scene2img.stages.train_layout import train_layout
-from scene2img.tracking.stack import free_port
 
 CLI = str(Path(sys.executable).with_name("scene2img"))
 
@@ -91,39 +88,17 @@ def test_registered_version_and_gate(lifecycle, team_stack) -> None:
 
 
 def _post(url: str, body: bytes) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:  # noqa: S310 (loopback)
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    status, answer, _ = post(url, body)
+    return status, answer
 
 
 def test_serving_answers_good_and_bad_requests(lifecycle, team_stack, tmp_path) -> None:
     reg = lifecycle["reg"]
     client = MlflowClient(team_stack.tracking_uri)
     client.set_registered_model_alias(reg.name, "champion", reg.version)
-    port = free_port()
-    # `mlflow models serve` execs uvicorn from PATH: the venv's bin, as after `activate`
-    env = {**os.environ, "MLFLOW_TRACKING_URI": team_stack.tracking_uri,
-           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m",
-         f"models:/{reg.name}@champion", "--env-manager", "local", "--host", "127.0.0.1",
-         "-p", str(port), "-w", "1"], env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2):  # noqa: S310
-                    break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "server not ready in 180 s"
-                time.sleep(1)
+    with ModelServer(f"models:/{reg.name}@champion", tmp_path / "serve.log",
+                     env={"MLFLOW_TRACKING_URI": team_stack.tracking_uri}) as server:
+        url = server.url
         example = json.loads(client.get_model_version(reg.name, reg.version).tags.get(
             "scene2img.example", "null")) or _example(lifecycle)
         good = json.dumps({"dataframe_records": [{"scene_graph": json.dumps(example), "seed": 3}]})
@@ -152,15 +127,13 @@ def test_serving_answers_good_and_bad_requests(lifecycle, team_stack, tmp_path) 
         huge = json.dumps({"dataframe_records": [{"scene_graph": " " * 200_000}]})
         status, answer = _post(f"{url}/invocations", huge.encode())
         assert status == 400 and "bytes" in answer.get("message", "")
+        # the registered version serves under the limits it was registered with
+        limits = json.dumps({"dataframe_records": [{"scene_graph": json.dumps(example)}] * 17})
+        status, answer = _post(f"{url}/invocations", limits.encode())
+        assert status == 400 and "at most 16" in answer.get("message", ""), answer
         # and it keeps serving
         status, body = _post(f"{url}/invocations", good.encode())
         assert status == 200
-    finally:
-        import signal
-
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
 
 
 def _example(lifecycle) -> dict:
@@ -192,7 +165,8 @@ def test_generate_and_edit_from_the_registry(lifecycle, team_stack, tmp_path) ->
     ops.write_text(json.dumps([{"op": "remove", "index": 0}]))
     out = subprocess.run([CLI, "edit", "--graph", str(graph), "--state",
                           str(tmp_path / "state.json"), "--ops", str(ops), "--model",
-                          f"models:/{reg.name}@champion", "--out", str(tmp_path / "b.png")],
+                          f"models:/{reg.name}@champion", "--out", str(tmp_path / "b.png"),
+                          "--in-place"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert len(json.loads(graph.read_text())["objects"]) == len(example["objects"]) - 1

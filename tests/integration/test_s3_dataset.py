@@ -8,7 +8,7 @@ import fsspec
 import torch
 
 from scene2img.data.dataset import SceneGraphDataset
-from scene2img.data.summary import manifest_sha256
+from scene2img.data.processed import manifest_sha256
 
 
 def test_dataset_reads_the_same_from_s3_and_disk(toy_coco: Path, s3_env) -> None:

@@ -13,37 +13,30 @@ padded to a fixed number of objects so batches stack. An item is a dict of tenso
     triple_valid [T]       bool
     has_masks   []         bool
     index       []         long, position in the split
+
+COCO-Stuff and ADE20K training graphs are drawn afresh, as sg2im's COCO dataset does at every load
+(`data.resample_relations`): each draw of an image gets new random geometric triples, seeded by
+(seed, draw, index), so a resumed run sees the same graphs (`training/sampling.py` passes the
+epoch as the draw). Val and test keep the triples preprocessing stored.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
 
-import fsspec
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from scene2img.config import DataParams
-from scene2img.data.relations import FLIP_PREDICATES
+from scene2img.data.processed import load_vocab, read_manifest
+from scene2img.data.relations import FLIP_PREDICATES, GEOMETRIC_PREDICATES, geometric_triples
 from scene2img.data.shards import ProcessedRecord, ShardReader
-from scene2img.data.vocab import Vocab
+from scene2img.data.sources import has_relations
+from scene2img.data.vocab import IMAGE_OBJECT, IN_IMAGE, Vocab
 from scene2img.errors import DataError, SceneGraphError
-
-
-def load_vocab(dataset_url: str | Path) -> Vocab:
-    """`vocab.json` of a processed dataset, from a local folder or an fsspec URL."""
-    url = f"{str(dataset_url).rstrip('/')}/vocab.json"
-    try:
-        with fsspec.open(url, "rb") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise DataError(f"{url}: not found; is this a processed dataset folder?") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{url}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
-    return Vocab.from_json(data, where=url)
 
 
 def check_graph(
@@ -84,6 +77,8 @@ class SceneGraphDataset(Dataset):
         max_objects: int,  # pad to this many objects (__image__ included)
         flip: bool = False,  # random horizontal flip (boxes, masks, left/right predicates)
         vocab: Vocab | None = None,
+        resample_relations: bool = False,  # geometric triples drawn afresh per draw (sg2im COCO)
+        relation_seed: int = 0,  # with the draw and the index, seeds a resampled graph
     ) -> None:
         self.url = str(dataset_url).rstrip("/")
         self.split = split
@@ -95,21 +90,47 @@ class SceneGraphDataset(Dataset):
         p2i = self.vocab.pred_name_to_idx
         self._flip_preds = {p2i[a]: p2i[b] for a, b in FLIP_PREDICATES.items()
                             if a in p2i and b in p2i}
+        self.resample_relations = resample_relations
+        self.relation_seed = relation_seed
+        self._image_idx = self.vocab.object_name_to_idx.get(IMAGE_OBJECT)
+        missing = [q for q in (IN_IMAGE, *GEOMETRIC_PREDICATES) if q not in p2i]
+        if resample_relations and missing:
+            raise DataError(f"{self.url}/vocab.json: resampling relations needs the geometric "
+                            f"predicates, and {missing} are missing; is this a COCO-Stuff or "
+                            "ADE20K dataset? Set data.resample_relations=false otherwise")
 
     def __len__(self) -> int:
         return len(self.reader)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        """Item `i`; flip and relation draw from torch's global generator (seeded per worker)."""
+        flip = self.flip and bool(torch.rand(()) < 0.5)
+        draw = int(torch.randint(2**31 - 1, ())) if self.resample_relations else None
+        return self.item(i, flip, draw)
+
+    def item(self, i: int, flip: bool = False, draw: int | None = None) -> dict[str, torch.Tensor]:
+        """Item `i`, mirrored if `flip`; with a `draw` and `resample_relations`, its geometric
+        relations drawn afresh from (relation_seed, draw, i) instead of the stored ones."""
         rec = self.reader[i]
         where = f"{self.url}/{self.split} record {i} (image {rec.image_id})"
         check_graph(rec.objects, rec.triples, self.vocab, self.max_objects, where)
+        if self.resample_relations and draw is not None:
+            rec = replace(rec, triples=self._resampled(rec, draw, i, where))
         if len(rec.triples) > self.max_triples:
             raise SceneGraphError(f"{where}: {len(rec.triples)} triples, at most "
                                   f"{self.max_triples} supported; raise data.max_objects")
         item = self._pad(rec, i)
-        if self.flip and torch.rand(()) < 0.5:
-            item = self._flipped(item)
-        return item
+        return self._flipped(item) if flip else item
+
+    def _resampled(self, rec: ProcessedRecord, draw: int, i: int, where: str) -> np.ndarray:
+        if rec.objects[-1] != self._image_idx:
+            raise SceneGraphError(f"{where}: the last object is not {IMAGE_OBJECT}; "
+                                  "re-run preprocess to rebuild the dataset")
+        n = len(rec.objects) - 1
+        masks = None if rec.masks is None else rec.masks[:n]
+        rng = np.random.default_rng([self.relation_seed, draw, i])
+        triples = geometric_triples(rec.boxes[:n], masks, rng, self.vocab.pred_name_to_idx)
+        return np.asarray(triples, np.int64).reshape(-1, 3)
 
     def _pad(self, rec: ProcessedRecord, i: int) -> dict[str, torch.Tensor]:
         o, n, t = self.max_objects, len(rec.objects), len(rec.triples)
@@ -158,16 +179,29 @@ class SceneGraphDataset(Dataset):
 class SceneGraphDataModule(pl.LightningDataModule):
     """Train / val / test loaders over a processed dataset (local folder or URL)."""
 
-    def __init__(self, dataset_url: str | Path, params: DataParams, batch_size: int) -> None:
+    def __init__(self, dataset_url: str | Path, params: DataParams, batch_size: int,
+                 seed: int = 0) -> None:
         super().__init__()
         self.url = str(dataset_url)
         self.params = params
         self.batch_size = batch_size
+        self.seed = seed
         self.vocab = load_vocab(self.url)
+        self._source: str | None = None
 
     def dataset(self, split: str) -> SceneGraphDataset:
         return SceneGraphDataset(self.url, split, self.params.max_objects,
-                                 flip=self.params.flip and split == "train", vocab=self.vocab)
+                                 flip=self.params.flip and split == "train", vocab=self.vocab,
+                                 resample_relations=split == "train" and self.resamples(),
+                                 relation_seed=self.seed)
+
+    def resamples(self) -> bool:
+        """Whether training draws fresh relations: configured, and the source's are geometric."""
+        if not self.params.resample_relations:
+            return False
+        if self._source is None:
+            self._source = str(read_manifest(self.url).get("source"))
+        return not has_relations(self._source)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.dataset(split)

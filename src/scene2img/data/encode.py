@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from scene2img.data.records import RawScene
-from scene2img.data.relations import image_rng, synthesize_relationships
+from scene2img.data.relations import geometric_triples, image_rng, in_image_triples
 from scene2img.data.shards import encode_record
-from scene2img.data.vocab import IMAGE_OBJECT, IN_IMAGE, Vocab
+from scene2img.data.vocab import IMAGE_OBJECT, Vocab
 
 
 @dataclass(frozen=True)
@@ -91,14 +91,12 @@ def encode_scene(scene: RawScene, vocab: Vocab, settings: EncodeSettings) -> tup
         masks = np.stack([resize_mask(_box_mask(o, scene), settings.mask_size)
                           for o in scene.objects])
 
-    if settings.synthesize_relations:
-        rng = image_rng(settings.seed, scene.image_id)
-        named = synthesize_relationships(boxes, masks, rng)
+    if settings.synthesize_relations:  # val/test keep this draw; training draws afresh
+        triples = geometric_triples(boxes, masks, image_rng(settings.seed, scene.image_id),
+                                    pred_idx)
     else:
-        named = [(r.subject, r.predicate, r.object) for r in scene.relationships]
-    n = len(scene.objects)
-    triples = [(s, pred_idx[p], o) for s, p, o in named]
-    triples += [(i, pred_idx[IN_IMAGE], n) for i in range(n)]
+        triples = [(r.subject, pred_idx[r.predicate], r.object) for r in scene.relationships]
+        triples += in_image_triples(len(scene.objects), pred_idx)
 
     # The __image__ object: whole-image box and mask, last, as sg2im.
     objects = [obj_idx[o.name] for o in scene.objects] + [obj_idx[IMAGE_OBJECT]]

@@ -10,20 +10,24 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from scene2img.config import PreprocessParams
+from scene2img.config import PreprocessParams, VGParams
 from scene2img.data.drops import DropCounts
+from scene2img.data.processed import SPLITS
 from scene2img.data.records import RawScene
 from scene2img.data.relations import GEOMETRIC_PREDICATES
 from scene2img.data.sources._io import load_json
-from scene2img.data.vocab import IMAGE_OBJECT, IN_IMAGE, Vocab, counted_names, with_reserved
+from scene2img.data.sources.visual_genome import ATTRIBUTES as VG_ATTRIBUTES
+from scene2img.data.sources.visual_genome import OBJECTS as VG_OBJECTS
+from scene2img.data.sources.visual_genome import RELATIONSHIPS as VG_RELATIONSHIPS
+from scene2img.data.vocab import IMAGE_OBJECT, IN_IMAGE, Vocab, with_reserved
 from scene2img.errors import DataError, EmptyDatasetError
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
 
 
 # --------------------------------------------------------------------------------------------
@@ -35,7 +39,7 @@ def keep_objects(scene: RawScene, keep: list[bool]) -> None:
     new_pos = np.cumsum(keep) - 1
     scene.objects = [o for o, k in zip(scene.objects, keep, strict=True) if k]
     scene.relationships = [
-        type(r)(int(new_pos[r.subject]), r.predicate, int(new_pos[r.object]))
+        replace(r, subject=int(new_pos[r.subject]), object=int(new_pos[r.object]))
         for r in scene.relationships
         if keep[r.subject] and keep[r.object]
     ]
@@ -135,13 +139,24 @@ def assign_splits(
 
 
 def _splits_from_file(scenes: list[RawScene], path: Path, drops: DropCounts) -> None:
+    """Assign the file's splits and order `scenes` as the file lists them (sg2im's record order)."""
     data = load_json(path, "split file")
-    if not isinstance(data, dict) or not set(data) <= set(SPLITS):
+    if not isinstance(data, dict) or not set(data) <= set(SPLITS) or not all(
+            isinstance(ids, list) for ids in data.values()):
         raise DataError(f"{path}: expected {{'train': [ids], 'val': [ids], 'test': [ids]}}")
     split_of: dict[str, str] = {}
+    position: dict[str, int] = {}
     for split, ids in data.items():
         for image_id in ids:
-            split_of[str(image_id)] = split
+            key = str(image_id)
+            if split_of.get(key, split) != split:
+                raise DataError(f"{path}: image {key} is listed in both {split_of[key]!r} and "
+                                f"{split!r}; a split file must not share images between splits")
+            if key in split_of:
+                drops.add("split file: id listed twice in its split")
+                continue
+            split_of[key] = split
+            position[key] = len(position)
     known = {s.image_id for s in scenes}
     unknown = len(set(split_of) - known)
     if unknown:
@@ -155,6 +170,7 @@ def _splits_from_file(scenes: list[RawScene], path: Path, drops: DropCounts) -> 
     for s in scenes:
         s.split = split_of.get(s.image_id)
     drops.add("image: not named by the split file", sum(s.split is None for s in scenes))
+    scenes.sort(key=lambda s: position.get(s.image_id, len(position)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,7 +180,26 @@ def _splits_from_file(scenes: list[RawScene], path: Path, drops: DropCounts) -> 
 def filter_visual_genome(
     scenes: list[RawScene], params: PreprocessParams, drops: DropCounts
 ) -> tuple[list[RawScene], Vocab]:
-    """sg2im's preprocess_vg: vocabulary from train counts, then object and image filters."""
+    """Keep what sg2im's `scripts/preprocess_vg.py` keeps, in its order of operations.
+
+    1. images: a side shorter than `min_image_side` (image_data.json's size);
+    2. vocabularies from the train images left: an object name counts once per object that
+       carries it (every name of every object in objects.json, whatever its size), an attribute
+       once per attributes.json record; kept at `min_*_instances`, most frequent first, ties in
+       file order;
+    3. objects: the first of an object's names that is in the vocabulary; the annotated box's
+       sides at least `min_object_size` (no clipping); sg2im keeps one record per `object_id`
+       (the last occurrence that passes) and makes a node of every occurrence of a kept id;
+    4. predicate vocabulary: train relationships whose two endpoints survived step 3 (before any
+       image is dropped for its counts), kept at `min_relationship_instances`, in order of first
+       appearance; train predicates are lowercased, stripped and aliased, val/test predicates are
+       looked up as written (`normalise_eval_predicates` fixes that);
+    5. images: `min/max_objects_per_image`, then relationships with a vocabulary predicate between
+       two kept objects, `min/max_relationships_per_image`;
+    6. attributes in the vocabulary, at most `max_attributes_per_image` per object (sg2im's name).
+
+    Options that depart from sg2im (all off by default) are in `params.yaml` (`preprocess.vg`).
+    """
     p = params.vg
     scenes = [s for s in scenes if s.split is not None]
     kept = []
@@ -174,47 +209,36 @@ def filter_visual_genome(
         else:
             kept.append(s)
     scenes = kept
-    for s in scenes:
-        clip_boxes(s, drops)
 
     train = [s for s in scenes if s.split == "train"]
-    obj_counts = Counter(o.name for s in train for o in s.objects)
-    attr_counts = Counter(a for s in train for o in s.objects for a in o.attributes)
-    objects = counted_names(obj_counts, p.min_object_instances)
-    attributes = counted_names(attr_counts, p.min_attribute_instances)
+    objects = _frequent(_object_name_counts(train), p.min_object_instances)
+    attributes = _frequent(_attribute_counts(train), p.min_attribute_instances)
     obj_set, attr_set = set(objects), set(attributes)
-
     for s in scenes:
-        drop_objects_where(s, lambda o: o.name not in obj_set,
-                           "object: name not in vocabulary (min_object_instances)", drops)
-        drop_objects_where(s, lambda o: o.box[2] < p.min_object_size or o.box[3] < p.min_object_size,
-                           f"object: smaller than min_object_size={p.min_object_size}px", drops)
-        for o in s.objects:
-            kept_attrs = [a for a in o.attributes if a in attr_set]
-            drops.add("attribute: not in vocabulary (min_attribute_instances)",
-                      len(o.attributes) - len(kept_attrs))
-            o.attributes = kept_attrs
+        _vg_objects(s, obj_set, p, drops)
 
-    pred_counts = Counter(r.predicate for s in scenes if s.split == "train" for r in s.relationships)
-    preds = counted_names(pred_counts, p.min_relationship_instances)
+    pred_counts: dict[str, int] = {}
+    for s in _in_file_order(train, VG_RELATIONSHIPS):
+        for r in s.relationships:
+            pred_counts[r.predicate] = pred_counts.get(r.predicate, 0) + 1
+    preds = [name for name, n in pred_counts.items() if n >= p.min_relationship_instances]
     pred_set = set(preds)
     for s in scenes:
-        n = len(s.relationships)
-        s.relationships = [r for r in s.relationships if r.predicate in pred_set]
-        drops.add("relationship: predicate not in vocabulary (min_relationship_instances)",
-                  n - len(s.relationships))
+        _vg_relationships(s, pred_set, p.normalise_eval_predicates, drops)
 
     scenes = count_filter(scenes, lambda s: len(s.objects), p.min_objects_per_image,
                           p.max_objects_per_image, "objects", drops)
     scenes = count_filter(scenes, lambda s: len(s.relationships), p.min_relationships_per_image,
                           p.max_relationships_per_image, "relationships", drops)
     for s in scenes:
-        budget = p.max_attributes_per_image
         for o in s.objects:
-            take = o.attributes[: max(budget, 0)]
-            drops.add("attribute: over max_attributes_per_image", len(o.attributes) - len(take))
-            o.attributes = take
-            budget -= len(take)
+            known = [a for a in o.attributes if a in attr_set]
+            take = known[: p.max_attributes_per_image]
+            drops.add("attribute: not in vocabulary (min_attribute_instances)",
+                      len(o.attributes) - len(known))
+            drops.add("attribute: over max_attributes_per_image (per object)",
+                      len(known) - len(take))
+            o.attributes = list(dict.fromkeys(take))  # multi-hot: a repeat adds nothing
 
     vocab = Vocab(
         object_idx_to_name=with_reserved(IMAGE_OBJECT, objects),
@@ -222,6 +246,96 @@ def filter_visual_genome(
         attribute_idx_to_name=attributes,
     )
     return scenes, vocab
+
+
+def _in_file_order(scenes: list[RawScene], file: str) -> list[RawScene]:
+    return sorted(scenes, key=lambda s: s.file_order.get(file, len(scenes)))
+
+
+def _frequent(counts: dict[str, int], min_count: int) -> list[str]:
+    """Names counted at least `min_count` times, most frequent first, ties in first-seen order
+    (`collections.Counter.most_common`, as sg2im)."""
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: ties keep insertion order
+    return [name for name, n in ranked if n >= min_count]
+
+
+def _object_name_counts(train: list[RawScene]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for s in _in_file_order(train, VG_OBJECTS):
+        for o in s.objects:
+            if not o.from_relationship:  # only objects.json feeds sg2im's vocabulary
+                counts.update(dict.fromkeys(o.names or [o.name]).keys())
+    return counts
+
+
+def _attribute_counts(train: list[RawScene]) -> dict[str, int]:
+    """Once per attribute record (a scene built without records: once per object)."""
+    counts: Counter[str] = Counter()
+    for s in _in_file_order(train, VG_ATTRIBUTES):
+        records = s.annotated_attributes or [o.attributes for o in s.objects]
+        for record in records:
+            counts.update(dict.fromkeys(record).keys())
+    return counts
+
+
+def _vg_objects(s: RawScene, vocab: set[str], p: VGParams, drops: DropCounts) -> None:
+    """Step 3 for one image: endpoints, vocabulary name and annotated size, per object id."""
+    if not p.keep_relationship_endpoints:
+        ends = [o.from_relationship for o in s.objects]
+        if any(ends):
+            drops.add("relationship: an endpoint is not in objects.json "
+                      "(keep_relationship_endpoints=false)",
+                      sum(ends[r.subject] or ends[r.object] for r in s.relationships))
+            keep_objects(s, [not e for e in ends])
+
+    small = f"object: smaller than min_object_size={p.min_object_size}px"
+    unnamed = "object: no name in the vocabulary (min_object_instances)"
+    ids = [o.source_id if o.source_id is not None else ("#", i) for i, o in enumerate(s.objects)]
+    verdicts: list[str] = []  # "" = passes, else the drop reason
+    chosen: dict = {}  # object id -> (position, vocabulary name) of its last passing occurrence
+    for i, o in enumerate(s.objects):
+        name = next((n for n in o.names or [o.name] if n in vocab), None)
+        if name is None:
+            verdicts.append(unnamed)
+        elif o.box[2] < p.min_object_size or o.box[3] < p.min_object_size:
+            verdicts.append(small)
+        else:
+            verdicts.append("")
+            chosen[ids[i]] = (i, name)
+    last = {key: i for i, key in enumerate(ids)}
+    keep = []
+    for i, o in enumerate(s.objects):
+        if ids[i] not in chosen:
+            drops.add(verdicts[i])
+            keep.append(False)
+        elif p.dedupe_object_ids and last[ids[i]] != i:
+            drops.add("object: object_id repeated within the image (dedupe_object_ids)")
+            keep.append(False)
+        else:
+            j, name = chosen[ids[i]]
+            o.name, o.box = name, s.objects[j].box
+            keep.append(True)
+    if not all(keep):
+        keep_objects(s, keep)
+    if p.clip_boxes:
+        clip_boxes(s, drops)
+
+
+def _vg_relationships(s: RawScene, preds: set[str], normalise_eval: bool,
+                      drops: DropCounts) -> None:
+    """Step 5's relationship filter: predicates in the vocabulary (val/test ones as written)."""
+    as_written = s.split != "train" and not normalise_eval
+    kept = []
+    for r in s.relationships:
+        key = r.raw_predicate if as_written and r.raw_predicate is not None else r.predicate
+        if key in preds:
+            kept.append(replace(r, predicate=key))
+        elif as_written and r.predicate in preds:
+            drops.add("relationship: val/test predicate not in the vocabulary as written "
+                      "(normalise_eval_predicates=false)")
+        else:
+            drops.add("relationship: predicate not in vocabulary (min_relationship_instances)")
+    s.relationships = kept
 
 
 def filter_coco_stuff(

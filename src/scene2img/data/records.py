@@ -1,8 +1,9 @@
 """The common raw scene record that every source reader yields.
 
-Readers (`data/sources/`) turn a dataset as it ships into `RawScene`s: names are already
-normalised (lowercased, stripped, aliased) but not yet mapped to a vocabulary, and boxes are in
-pixels of the original image. Filtering, vocabulary building, mask resizing, relation synthesis
+Readers (`data/sources/`) turn a dataset as it ships into `RawScene`s: names are cleaned the way
+the source's reference preprocessing cleans them (Visual Genome: as sg2im reads them, see
+`sources/visual_genome.py`) but not yet mapped to a vocabulary, and boxes are in pixels of the
+original image. Filtering, vocabulary building, mask resizing, relation synthesis
 and encoding happen later, in `data/filters.py`, `data/vocab.py`, `data/relations.py` and
 `data/shards.py`, the same for every source.
 """
@@ -36,15 +37,26 @@ class RawObject:
     segmentation: Any = None
     source_id: int | str | None = None  # id in the source (VG object_id, COCO annotation id)
     iscrowd: bool = False
+    # Visual Genome: every name the object carries, in order (aliased); `name` is the first. The
+    # filter keeps the first that is in the vocabulary, as sg2im does.
+    names: list[str] = field(default_factory=list)
+    # Visual Genome: a relationship endpoint that objects.json does not list (built from the
+    # relationship's own subject/object record)
+    from_relationship: bool = False
 
 
 @dataclass
 class RawRelationship:
-    """`subject` and `object` are positions in `RawScene.objects`."""
+    """`subject` and `object` are positions in `RawScene.objects`.
+
+    `predicate` is normalised and aliased; `raw_predicate` is the text as the source wrote it (Visual
+    Genome: sg2im looks val/test predicates up as written).
+    """
 
     subject: int
     predicate: str
     object: int
+    raw_predicate: str | None = None
 
 
 @dataclass
@@ -58,3 +70,9 @@ class RawScene:
     objects: list[RawObject] = field(default_factory=list)
     relationships: list[RawRelationship] = field(default_factory=list)
     split: str | None = None  # the split the source assigns ("train", "test"), else None
+    # Visual Genome: the attribute list of every entry of attributes.json for this image, in file
+    # order, including objects that are not in `objects` (sg2im's vocabulary counts them all)
+    annotated_attributes: list[list[str]] = field(default_factory=list)
+    # position of this image's entry in each annotation file (file name -> index): counting in
+    # file order breaks vocabulary ties as sg2im does
+    file_order: dict[str, int] = field(default_factory=dict)

@@ -5,6 +5,11 @@ predicate comes from box containment (`surrounding` / `inside`) or else from the
 the two objects' centres (mask centroids where there are masks): `left of`, `above`,
 `right of`, `below`. The `__image__` object, last, gets an `__in_image__` triple from every
 other object.
+
+sg2im's COCO dataset draws these afresh every time it loads an image (`sg2im/data/coco.py`),
+so training sees new graphs each epoch. Here preprocessing stores one draw per image (seeded by
+the image id), which val/test use as they are, and the training dataset draws again with
+`geometric_triples` (`data.resample_relations`; see `data/dataset.py`).
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ def object_centres(boxes: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
     """[O, 2] centres in normalised image coordinates: mask centroid, else box centre.
 
     boxes: [O, 4] normalised (x, y, w, h); masks: [O, M, M] in box coordinates, or None.
+    As sg2im, the M mask pixels of a row are spread from the box's left edge to its right edge
+    (`linspace(x0, x1, M)`), and an empty mask falls back to the box centre.
     """
     centres = boxes[:, :2] + boxes[:, 2:] / 2
     if masks is None:
         return centres
     m = masks.shape[-1]
-    grid = (np.arange(m) + 0.5) / m  # pixel centres in [0, 1] box coordinates
+    grid = np.linspace(0.0, 1.0, m)  # pixel positions in [0, 1] box coordinates
     for i, mask in enumerate(masks):
         total = mask.sum()
         if total > 0:
@@ -81,6 +88,24 @@ def synthesize_relationships(
         s, o = (cur, other) if rng.random() > 0.5 else (other, cur)
         triples.append((s, geometric_predicate(boxes[s], boxes[o], centres[s] - centres[o]), o))
     return triples
+
+
+def geometric_triples(
+    boxes: np.ndarray,  # [O, 4] normalised (x, y, w, h) of the real objects
+    masks: np.ndarray | None,  # [O, M, M] box-coordinate masks, or None
+    rng: np.random.Generator,
+    pred_to_idx: dict[str, int],  # the vocabulary's predicate indices
+) -> list[tuple[int, int, int]]:
+    """One image's whole graph as sg2im builds it: random geometric triples among the real objects
+    (positions 0..O-1), then `__in_image__` from each to the `__image__` object at position O."""
+    named = synthesize_relationships(boxes, masks, rng)
+    triples = [(s, pred_to_idx[p], o) for s, p, o in named]
+    return triples + in_image_triples(len(boxes), pred_to_idx)
+
+
+def in_image_triples(n: int, pred_to_idx: dict[str, int]) -> list[tuple[int, int, int]]:
+    """`(i, __in_image__, n)` for the n real objects; `__image__` is object n (sg2im)."""
+    return [(i, pred_to_idx[IN_IMAGE], n) for i in range(n)]
 
 
 # Horizontal flip: left/right predicates swap; the rest are symmetric under a mirror.

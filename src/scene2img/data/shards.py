@@ -1,4 +1,5 @@
-"""The processed-dataset format: per-split shards of records, with an index for random access.
+"""One split of a processed dataset: shards of records, with an index for random access (the
+dataset's top level, manifest and vocabulary: `scene2img.data.processed`).
 
 A split folder holds `shard-NNNNN.bin` files and `index.json`. A record is
 
@@ -27,9 +28,9 @@ import fsspec
 import numpy as np
 from PIL import Image
 
+from scene2img.data.processed import SCHEMA_VERSION
 from scene2img.errors import DataError
 
-SCHEMA_VERSION = 1
 INDEX_FILE = "index.json"
 _HEADER = struct.Struct("<I")
 

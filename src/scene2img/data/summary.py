@@ -4,41 +4,14 @@
 from __future__ import annotations
 
 import html
-import json
 from collections import Counter
 from pathlib import Path
 
-import fsspec
 import numpy as np
 
-from scene2img.data.dataset import load_vocab
+from scene2img.data.processed import SPLITS, load_vocab, read_manifest, split_url
 from scene2img.data.shards import ShardReader
-
-
-def read_manifest(dataset_url: str | Path) -> dict:
-    from scene2img.errors import DataError
-
-    url = f"{str(dataset_url).rstrip('/')}/manifest.json"
-    try:
-        with fsspec.open(url, "rb") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise DataError(f"{url}: not found; is this a processed dataset?") from None
-
-
-def manifest_sha256(dataset_url: str | Path) -> str:
-    """sha256 of a processed dataset's `manifest.json`: the dataset's identity in lineage tags
-    and evaluation protocols (local folder or fsspec URL)."""
-    import hashlib
-
-    from scene2img.errors import DataError
-
-    url = f"{str(dataset_url).rstrip('/')}/manifest.json"
-    try:
-        with fsspec.open(url, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
-    except FileNotFoundError:
-        raise DataError(f"{url}: not found; is this a processed dataset folder?") from None
+from scene2img.data.sources import has_masks
 
 
 def format_summary(dataset_url: str | Path) -> str:
@@ -46,14 +19,14 @@ def format_summary(dataset_url: str | Path) -> str:
     m = read_manifest(dataset_url)
     counts, drops = m["counts"], m["dropped"]
     lines = [f"{m['source']} dataset at {dataset_url}"]
-    lines.append("  kept:    " + ", ".join(f"{k} {counts[k]}" for k in ("train", "val", "test"))
+    lines.append("  kept:    " + ", ".join(f"{k} {counts[k]}" for k in SPLITS)
                  + f"  (total {sum(counts.values())} images)")
     sizes = m["vocab_sizes"]
     lines.append("  vocab:   " + ", ".join(f"{sizes[k]} {k}" for k in
                                            ("objects", "predicates", "attributes")))
     lines.append(f"  image:   {m['params']['image_size']} px, masks "
                  + (f"{m['params']['mask_size']} x {m['params']['mask_size']}"
-                    if m["source"] != "vg" else "none (Visual Genome)"))
+                    if has_masks(m["source"]) else "none (Visual Genome)"))
     if drops:
         lines.append("  dropped:")
         width = max(len(r) for r in drops)
@@ -67,8 +40,8 @@ def dataset_stats(dataset_url: str) -> dict:
     vocab = load_vocab(dataset_url)
     classes: Counter[str] = Counter()
     per_image, areas, counts = [], [], {}
-    for split in ("train", "val", "test"):
-        reader = ShardReader(f"{dataset_url.rstrip('/')}/{split}")
+    for split in SPLITS:
+        reader = ShardReader(split_url(dataset_url, split))
         counts[split] = len(reader)
         for i in range(len(reader)):
             rec = reader[i]

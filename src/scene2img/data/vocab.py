@@ -7,11 +7,9 @@ class tables, so that class indices equal the dataset's own ids (as LostGAN's mo
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from scene2img.errors import DataError
 
@@ -77,15 +75,6 @@ class Vocab:
             )
         except (KeyError, TypeError) as exc:
             raise DataError(f"{where}: not an sg2im vocabulary (missing {exc})") from None
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
-
-    @classmethod
-    def load(cls, path: str | Path) -> Vocab:
-        from scene2img.data.sources._io import load_json
-
-        return cls.from_json(load_json(Path(path), "vocabulary"), where=str(path))
 
 
 def counted_names(counts: Counter[str], min_count: int) -> list[str]:

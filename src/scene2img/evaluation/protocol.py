@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from scene2img.data.summary import manifest_sha256  # noqa: F401 (part of this API)
+from scene2img.data.processed import manifest_sha256  # noqa: F401 (part of this API)
 from scene2img.errors import ConfigError
 
 # LostGAN's samples per layout: 5 on COCO-Stuff, 1 on Visual Genome; ADE20K as VG.

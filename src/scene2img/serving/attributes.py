@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from scene2img.data.processed import split_url
 from scene2img.data.shards import ShardReader
 from scene2img.data.vocab import Vocab
 
@@ -20,7 +21,7 @@ MAX_SETS_PER_CLASS = 64  # the most frequent attribute sets kept per class
 def attribute_statistics(dataset_url: str, vocab: Vocab, split: str = "train") -> dict:
     """`{class name: {"objects": n, "sets": [[attribute names], count], ...}}` (JSON-ready)."""
     sets: dict[int, Counter[tuple[int, ...]]] = defaultdict(Counter)
-    reader = ShardReader(f"{str(dataset_url).rstrip('/')}/{split}")
+    reader = ShardReader(split_url(dataset_url, split))
     for i in range(len(reader)):
         rec = reader[i]
         for cls, attrs in zip(rec.objects.tolist(), rec.attributes, strict=True):

@@ -11,37 +11,41 @@ latents, boxes and attributes) and a list of operations:
 
 Untouched objects keep their latent and box, the image keeps its latent, so they stay as they
 were; an added object gets a fresh latent (seeded) and the layout model's box.
+
+A state file is checked before any work: its checksum (a hand-edited or truncated file is
+refused), the model that wrote it, and every latent and box (`SceneToImage.check_state`).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 from scene2img.errors import SceneGraphError
-from scene2img.serving.pipeline import STATE_VERSION, Generation, SceneToImage
+from scene2img.serving.pipeline import STATE_CHECKSUM, Generation, SceneToImage, state_digest
+from scene2img.serving.schema import MAX_SEED, read_json_file, show
 
 
-def load_state(path: str | Path) -> dict[str, Any]:
-    try:
-        state = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise SceneGraphError(f"{path}: state file not found; `scene2img generate --state-out` "
-                              "writes one") from None
-    except json.JSONDecodeError as exc:
-        raise SceneGraphError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        raise SceneGraphError(f"{path}: not a scene2img generation state (version "
-                              f"{STATE_VERSION})")
+def load_state(path: str | Path, model: SceneToImage) -> dict[str, Any]:
+    """Read a state file written by `generate` / `edit --state-out` and check it fits `model`."""
+    state = read_json_file(path, model.limits.max_state_bytes, "generation state",
+                           missing="; `scene2img generate --state-out` writes one")
+    if isinstance(state, dict) and STATE_CHECKSUM in state \
+            and state[STATE_CHECKSUM] != state_digest(state):
+        raise SceneGraphError(f"{path}: changed since scene2img wrote it (checksum mismatch); "
+                              "change a generation with `scene2img edit --ops`, not by hand, or "
+                              "generate again")
+    state = model.check_state(state, where=str(path))
+    if STATE_CHECKSUM not in state:
+        raise SceneGraphError(f"{path}: no checksum; not written by `scene2img generate` / `edit`")
     return state
 
 
 def _index(op: dict, key: str, n: int, where: str) -> int:
     i = op.get(key)
     if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n:
-        raise SceneGraphError(f"{where}.{key}: {i!r} is not an object position (0..{n - 1})")
+        raise SceneGraphError(f"{where}.{key}: {show(i)} is not an object position (0..{n - 1})")
     return i
 
 
@@ -64,6 +68,8 @@ def apply_edits(model: SceneToImage, state: dict[str, Any], ops: list[dict[str, 
                 raise SceneGraphError(f"{at}.object: expected {{'name': CLASS, ...}}")
             objs.append(dict(op["object"]))
             kept.append(None)
+            if not isinstance(op.get("relationships", []), list):
+                raise SceneGraphError(f"{at}.relationships: expected a list")
             for r in op.get("relationships", []):
                 if not isinstance(r, dict):
                     raise SceneGraphError(f"{at}.relationships: expected objects")
@@ -87,7 +93,7 @@ def apply_edits(model: SceneToImage, state: dict[str, Any], ops: list[dict[str, 
             rels.append({"subject": _index(op, "subject", n, at), "predicate": op.get("predicate"),
                          "object": _index(op, "object", n, at)})
         else:
-            raise SceneGraphError(f"{at}.op: unknown operation {kind!r}; use add, remove, "
+            raise SceneGraphError(f"{at}.op: unknown operation {show(kind)}; use add, remove, "
                                   "set_attributes or add_relationship")
     return graph, {"z_img": state["z_img"], "objects": kept}
 
@@ -95,10 +101,11 @@ def apply_edits(model: SceneToImage, state: dict[str, Any], ops: list[dict[str, 
 def edit(model: SceneToImage, state: dict[str, Any], ops: list[dict[str, Any]],
          where: str = "ops") -> Generation:
     """Apply `ops` to the generation `state` and regenerate, keeping what was not edited."""
+    state = model.check_state(state)
     graph_json, keep = apply_edits(model, state, ops, where)
     graph = model.parse(graph_json, where=f"{where} (edited graph)")
-    step = int(state.get("step", 0)) + 1
-    generation = model.generate(graph, seed=int(state["seed"]) + step, keep=keep)
+    step = state["step"] + 1
+    generation = model.generate(graph, seed=(state["seed"] + step) % (MAX_SEED + 1), keep=keep)
     generation.state["step"] = step
     generation.state["seed"] = state["seed"]
     return generation

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scene2img.errors import ModelError
 from scene2img.serving.pipeline import SceneToImage
 
+if TYPE_CHECKING:
+    from scene2img.config import ServeParams
 
-def load_scene_to_image(uri: str | Path) -> SceneToImage:
+
+def load_scene_to_image(uri: str | Path, limits: ServeParams | None = None) -> SceneToImage:
     """A folder holding `layout_model.pt` and `image_model.pt` (and `attribute_stats.json`), or
     an MLflow model URI (`models:/NAME@champion`, `runs:/ID/model`) logged by `register`; the
-    tracking URI comes from the environment (`MLFLOW_TRACKING_URI`)."""
+    tracking URI comes from the environment (`MLFLOW_TRACKING_URI`). `limits`: the request
+    limits (default: params.yaml's serve section)."""
     text = str(uri)
     if "://" not in text and not text.startswith("models:/"):
         if not Path(text).is_dir():
             raise ModelError(f"{text}: not a model folder nor a models:/ URI")
-        return SceneToImage.from_dir(text)
+        return SceneToImage.from_dir(text, limits=limits)
     import mlflow
 
     try:
@@ -27,4 +32,4 @@ def load_scene_to_image(uri: str | Path) -> SceneToImage:
     artifacts = local / "artifacts"
     if not (artifacts / "layout_model.pt").exists():
         raise ModelError(f"{text}: not a scene2img model (no artifacts/layout_model.pt)")
-    return SceneToImage.from_dir(artifacts)
+    return SceneToImage.from_dir(artifacts, limits=limits)

@@ -4,7 +4,9 @@
 training set's per-class attribute statistics. `generate` fills in missing attributes (sampled,
 seeded), predicts the layout, keeps any pinned boxes, and paints the image. Everything random is
 recorded in a JSON-able `state` (image latent, per-object latents, sampled attributes, boxes), so
-an edit can regenerate with the untouched objects' latents and boxes kept.
+an edit can regenerate with the untouched objects' latents and boxes kept. The state also records
+which model wrote it (`SceneToImage.fingerprint`) and the sha256 of the scene graph it was
+generated from; `check_state` refuses one that does not fit the model, before any work.
 
 It is what `scene2img generate` / `edit`, the registered MLflow model and the evaluation's
 predicted-layout mode run.
@@ -12,24 +14,41 @@ predicted-layout mode run.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from scene2img.data.vocab import Vocab
-from scene2img.errors import ModelError
+from scene2img.errors import ModelError, SceneGraphError
 from scene2img.evaluation.images import to_uint8
 from scene2img.serving.attributes import sample_attributes
-from scene2img.serving.schema import SceneGraph, SceneObject, parse_scene_graph
+from scene2img.serving.schema import (
+    SceneGraph,
+    SceneObject,
+    check_box,
+    check_seed,
+    default_limits,
+    parse_scene_graph,
+    show,
+)
+
+if TYPE_CHECKING:
+    from scene2img.config import ServeParams
 
 LAYOUT_FILE = "layout_model.pt"
 IMAGE_FILE = "image_model.pt"
 STATS_FILE = "attribute_stats.json"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: records the model's fingerprint, the graph's sha256 and a checksum
+STATE_KEYS = {"version", "model", "seed", "step", "graph", "graph_sha256", "z_img", "objects"}
+STATE_CHECKSUM = "sha256"  # of the canonical JSON of the other keys, added when written
+MAX_LATENT = 50.0  # latents are standard normal: larger values are not from a generation
 
 
 @dataclass
@@ -39,6 +58,7 @@ class Generation:
     boxes: np.ndarray  # [n, 4] normalised x, y, w, h, one per user object
     masks: np.ndarray  # [n, M, M] the layout model's masks, in box coordinates
     state: dict[str, Any]  # latents and layout, JSON-able: the input of an edit
+    given: SceneGraph  # the graph as given (its sha256 is in the state): what an edit writes
 
     def layout_json(self) -> list[dict[str, Any]]:
         return [{"name": o.name, "attributes": o.attributes or [],
@@ -51,7 +71,7 @@ class SceneToImage:
 
     def __init__(self, layout_model: torch.nn.Module, layout_config: dict, generator: torch.nn.Module,
                  generator_config: dict, vocab: Vocab, attribute_stats: dict,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", limits: ServeParams | None = None) -> None:
         self.layout_model = layout_model.eval().to(device)
         self.layout_config = layout_config
         self.generator = generator.eval().to(device)
@@ -60,11 +80,13 @@ class SceneToImage:
         self.attribute_stats = attribute_stats
         self.device = torch.device(device)
         self.max_objects = min(layout_config["max_objects"], generator_config["max_objects"])
+        self.limits = limits or default_limits()  # params.yaml: serve
 
     @classmethod
     def from_files(cls, layout_path: str | Path, image_path: str | Path,
                    stats_path: str | Path | None = None,
-                   device: str | torch.device = "cpu") -> SceneToImage:
+                   device: str | torch.device = "cpu",
+                   limits: ServeParams | None = None) -> SceneToImage:
         """Load the two exports (weights_only) and check they share one vocabulary."""
         from scene2img.stages.train_image import load_generator
         from scene2img.training.layout_export import load_layout_model
@@ -75,22 +97,32 @@ class SceneToImage:
             raise ModelError(f"{layout_path} and {image_path} were trained on different "
                              "vocabularies; train both on the same processed dataset")
         stats = json.loads(Path(stats_path).read_text()) if stats_path else {}
-        return cls(layout, layout_config, generator, gen_config, vocab, stats, device)
+        return cls(layout, layout_config, generator, gen_config, vocab, stats, device, limits)
 
     @classmethod
-    def from_dir(cls, folder: str | Path, device: str | torch.device = "cpu") -> SceneToImage:
+    def from_dir(cls, folder: str | Path, device: str | torch.device = "cpu",
+                 limits: ServeParams | None = None) -> SceneToImage:
         """A model folder: `layout_model.pt`, `image_model.pt`, `attribute_stats.json`."""
         folder = Path(folder)
         stats = folder / STATS_FILE
         return cls.from_files(folder / LAYOUT_FILE, folder / IMAGE_FILE,
-                              stats if stats.exists() else None, device)
+                              stats if stats.exists() else None, device, limits)
 
     @property
     def image_size(self) -> int:
         return int(self.generator_config["image_size"])
 
-    def parse(self, data: str | bytes | dict, where: str = "scene graph") -> SceneGraph:
-        return parse_scene_graph(data, self.vocab, self.max_objects, where)
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what a state's latents and names fit: vocabulary and both architectures
+        (not the weights: a retrained model of the same shape can edit the same states)."""
+        text = json.dumps({"vocab": self.vocab.to_json(), "layout": self.layout_config,
+                           "generator": self.generator_config}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def parse(self, data: Any, where: str = "scene graph") -> SceneGraph:
+        """Validate a scene graph against this model's vocabulary and `self.limits`."""
+        return parse_scene_graph(data, self.vocab, self.max_objects, where, self.limits)
 
     # ----------------------------------------------------------------------------------------
 
@@ -105,6 +137,7 @@ class SceneToImage:
         box; `keep["z_img"]` the image latent (see `scene2img.serving.edit`)."""
         keep = keep or {}
         kept = keep.get("objects") or [None] * len(graph.objects)
+        given, graph_sha256 = graph, graph.sha256()  # what an edit checks its --graph by
         rng = np.random.default_rng(seed)
         objects = []
         for obj, k in zip(graph.objects, kept, strict=True):
@@ -131,13 +164,75 @@ class SceneToImage:
         image = self._paint(graph, boxes, z_img, z_obj)
         state = {
             "version": STATE_VERSION,
+            "model": self.fingerprint,
             "seed": seed,
+            "step": 0,
+            "graph_sha256": graph_sha256,
             "graph": graph.to_json(),
             "z_img": z_img[0].tolist(),
             "objects": [{"z": z_obj[0, i].tolist(), "box": boxes[i].tolist(),
                          "attributes": graph.objects[i].attributes} for i in range(n)],
         }
-        return Generation(image, graph, boxes.numpy(), masks.numpy(), state)
+        return Generation(image, graph, boxes.numpy(), masks.numpy(), state, given)
+
+    def check_state(self, state: Any, where: str = "state") -> dict[str, Any]:
+        """Refuse, with one line naming the field, a state this model cannot edit from: another
+        format version or model, a graph that does not parse, latents of the wrong size or not
+        finite, boxes outside the unit square, lists that do not match the graph."""
+        if not isinstance(state, dict):
+            raise SceneGraphError(f"{where}: not a scene2img generation state (a JSON object "
+                                  "written by `generate --state-out`)")
+        version = state.get("version")
+        if version != STATE_VERSION or isinstance(version, bool):
+            old = isinstance(version, int) and not isinstance(version, bool) \
+                and 0 < version < STATE_VERSION
+            raise SceneGraphError(
+                f"{where}: written by an older scene2img (state version {version}); generate "
+                "again with --state-out" if old else
+                f"{where}: not a scene2img generation state of version {STATE_VERSION} "
+                f"(version {show(version)})")
+        missing = sorted(STATE_KEYS - set(state))
+        if missing:
+            raise SceneGraphError(f"{where}: missing {', '.join(missing)}; not a complete state")
+        if state["model"] != self.fingerprint:
+            raise ModelError(f"{where}: written by another model (fingerprint "
+                             f"{show(state['model'])}, this model's is {self.fingerprint}); edit "
+                             "with the model that generated it, or generate again")
+        if check_seed(state["seed"], f"{where}: seed") is None:
+            raise SceneGraphError(f"{where}: seed: missing")
+        step = state["step"]
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise SceneGraphError(f"{where}: step: {show(step)} is not a count of edits")
+        if not isinstance(state["graph_sha256"], str) \
+                or not re.fullmatch(r"[0-9a-f]{64}", state["graph_sha256"]):
+            raise SceneGraphError(f"{where}: graph_sha256: not a sha256")
+        graph = self.parse(state["graph"], where=f"{where}: graph")
+        self._latent(state["z_img"], self.generator.z_img_dim, f"{where}: z_img")
+        objects = state["objects"]
+        if not isinstance(objects, list) or len(objects) != len(graph.objects):
+            raise SceneGraphError(f"{where}: objects: expected one entry per object of the graph "
+                                  f"({len(graph.objects)})")
+        for i, obj in enumerate(objects):
+            at = f"{where}: objects[{i}]"
+            if not isinstance(obj, dict) or set(obj) != {"z", "box", "attributes"}:
+                raise SceneGraphError(f"{at}: expected {{'z': [...], 'box': [...], "
+                                      "'attributes': [...]}")
+            self._latent(obj["z"], self.generator.z_obj_dim, f"{at}.z")
+            check_box(obj["box"], f"{at}.box")
+            attrs = obj["attributes"]
+            if attrs is not None and (not isinstance(attrs, list) or not all(
+                    isinstance(a, str) and a in self.vocab.attribute_name_to_idx for a in attrs)):
+                raise SceneGraphError(f"{at}.attributes: expected names of this model's "
+                                      "attributes")
+        return state
+
+    @staticmethod
+    def _latent(z: Any, dim: int, where: str) -> None:
+        if not isinstance(z, list) or len(z) != dim:
+            raise SceneGraphError(f"{where}: expected a latent of {dim} numbers")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   and abs(v) <= MAX_LATENT for v in z):
+            raise SceneGraphError(f"{where}: latents are finite numbers within +-{MAX_LATENT:g}")
 
     def _indices(self, graph: SceneGraph) -> tuple[list[int], list[tuple[int, int, int]],
                                                    list[list[int]]]:
@@ -168,4 +263,20 @@ class SceneToImage:
         d = self.device
         image = self.generator(objects.to(d), all_boxes.to(d), torch.ones(1, n + 1, dtype=torch.bool,
                                device=d), attributes.to(d), z_img.to(d), z_obj.to(d))
+        if not torch.isfinite(image).all():  # never a black picture that looks like a result
+            raise ModelError("the generator produced non-finite pixels; check the model's weights "
+                             "(and, for an edit, its state file)")
         return to_uint8(image.float())[0].permute(1, 2, 0).cpu().numpy()
+
+
+def seal_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The state with its checksum, as written to a file."""
+    return {**{k: v for k, v in state.items() if k != STATE_CHECKSUM},
+            STATE_CHECKSUM: state_digest(state)}
+
+
+def state_digest(state: dict[str, Any]) -> str:
+    """sha256 of the state's canonical JSON, its checksum left out."""
+    body = {k: v for k, v in state.items() if k != STATE_CHECKSUM}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()

@@ -1,38 +1,130 @@
 """The registered end-to-end model as an MLflow pyfunc: scene graphs in, PNG images out.
 
 Input: a DataFrame with a `scene_graph` column (the JSON format of `scene2img.serving.schema`,
-as a string or an object) and an optional `seed` column. Output: one row per input with
-`image_png_base64` (the generated image), `layout` (JSON: objects with the boxes and attributes
-used) and `seed`. The weights are state dicts, loaded with `weights_only=True`.
+as a string or an object) and an optional `seed` column (an integer from 0 to 2**63 - 1; null or
+missing: 0). Output: one row per input with `image_png_base64` (the generated image), `layout`
+(JSON: objects with the boxes and attributes used) and `seed`. The weights are state dicts, loaded
+with `weights_only=True`.
 
-A bad request (malformed JSON, unknown class or predicate, a relationship to a missing object, no
-objects, too many objects, too large) raises an `MlflowException` with INVALID_PARAMETER_VALUE,
-which `mlflow models serve` answers with HTTP 400 and the message; the server keeps serving.
+The request budget (`params.yaml: serve`, recorded with the model as its `model_config`): every
+record is checked before any work, whatever form the request takes (JSON text or object, records,
+split or inputs): at most `max_records` scene graphs, each within `max_graph_bytes` (measured on
+objects too), `max_depth`, the model's objects, `max_relationships`, `max_attributes` and
+`max_name_chars`; seeds are integers. A bad request raises an `MlflowException` with
+INVALID_PARAMETER_VALUE, which `mlflow models serve` answers with HTTP 400 and the message naming
+the record and field; the server keeps serving. Work stops between scene graphs once the request
+has run for `request_timeout_s` (or the server's own `MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT`, if
+lower): HTTP 504, and the worker is free again instead of computing an answer nobody receives.
+A deployer can lower the limits without registering again:
+`MLFLOW_PYFUNC_INFERENCE_CONFIG='{"max_records": 4}' mlflow models serve ...`.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
-from typing import Any
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.protos.databricks_pb2 import DEADLINE_EXCEEDED, INVALID_PARAMETER_VALUE
+from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types.schema import AnyType
 from PIL import Image
 
-from scene2img.errors import Scene2ImgError
+from scene2img.config import ServeParams, section_from_dict
+from scene2img.errors import ConfigError, ModelError, Scene2ImgError
+from scene2img.serving.schema import SceneGraph, check_seed, default_limits, show
 
-MAX_BATCH = 16  # scene graphs per request
+if TYPE_CHECKING:
+    from scene2img.serving.pipeline import SceneToImage
+
+COLUMNS = ("scene_graph", "seed")
+OUTPUT_COLUMNS = ["image_png_base64", "layout", "seed"]
+SERVER_TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"  # set by `mlflow models serve`
+SERVING_ENV = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # "true" in `mlflow models serve`'s process
 
 
 def png_base64(image: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """Scene graphs (JSON strings or objects) and an optional seed in; images and layouts out.
+    `seed` is typed `any` so that null (or a record without it) passes MLflow's schema check and
+    gets the default, and integers arrive exact (`long` refuses null, `double` refuses
+    integers); `predict` checks that each seed is an integer. The price: MLflow cannot type a
+    CSV request's columns from an `any` column, so requests are JSON or Parquet."""
+    inputs = Schema([ColSpec(DataType.string, "scene_graph"),
+                     ColSpec(AnyType(), "seed", required=False)])
+    return ModelSignature(inputs, infer_signature(example, output).outputs)
+
+
+def pyfunc_arguments(
+    model: SceneToImage,  # loaded from the three files below, with the limits to serve under
+    graph: SceneGraph,  # the input example
+    layout_model: str | os.PathLike,  # layout_model.pt
+    image_model: str | os.PathLike,  # image_model.pt
+    attribute_stats: str | os.PathLike,  # attribute_stats.json
+) -> dict[str, Any]:
+    """The arguments of `mlflow.pyfunc.log_model` / `save_model` for the end-to-end model: its
+    files, signature, input example (and its output), limits (`model_config`), requirements."""
+    from scene2img import __version__
+
+    example = pd.DataFrame({"scene_graph": [json.dumps(graph.to_json())], "seed": [0]})
+    generation = model.generate(graph, seed=0)
+    output = pd.DataFrame({"image_png_base64": [png_base64(generation.image)],
+                           "layout": [json.dumps(generation.layout_json())], "seed": [0]})
+    return {"python_model": SceneGraphToImageModel(),
+            "artifacts": {"layout_model": str(layout_model), "image_model": str(image_model),
+                          "attribute_stats": str(attribute_stats)},
+            "signature": model_signature(example, output), "input_example": example,
+            "model_config": dataclasses.asdict(model.limits),
+            "pip_requirements": [f"scene2img=={__version__}", "torch==2.14.1",
+                                 "torchvision==0.29.1", "mlflow==3.17.2", "pillow", "pandas"]}
+
+
+def save_pyfunc(
+    model_dir: str | os.PathLike,  # layout_model.pt, image_model.pt, attribute_stats.json
+    path: str | os.PathLike,  # the pyfunc folder to write
+    limits: ServeParams | None = None,  # default: params.yaml's serve section
+) -> Path:
+    """A model folder saved as the served pyfunc, as `register` logs it but without a registry
+    (for `mlflow models serve -m PATH` in tests and benchmarks)."""
+    from scene2img.serving.pipeline import STATS_FILE, SceneToImage
+
+    model_dir = Path(model_dir)
+    model = SceneToImage.from_dir(model_dir, limits=limits)
+    name = model.vocab.object_idx_to_name[1]  # the first class but __image__
+    mlflow.pyfunc.save_model(str(path), **pyfunc_arguments(
+        model, model.parse({"objects": [name]}), model_dir / "layout_model.pt",
+        model_dir / "image_model.pt", model_dir / STATS_FILE))
+    return Path(path)
+
+
+def serve_limits(config: dict[str, Any] | None) -> ServeParams:
+    """The limits a served model runs under: those recorded with it (as overridden by the
+    deployer), or params.yaml's for a model registered before they were recorded."""
+    if not config:
+        return default_limits()
+    try:
+        return section_from_dict(ServeParams, dict(config), "the model's model_config", "serve.")
+    except ConfigError as exc:
+        raise ModelError(f"{exc}; fix MLFLOW_PYFUNC_INFERENCE_CONFIG or register again") from None
+
+
+def _refuse(message: str) -> MlflowException:
+    return MlflowException(message, INVALID_PARAMETER_VALUE)
 
 
 class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
@@ -42,27 +134,59 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
         from scene2img.serving.pipeline import SceneToImage
 
         a = context.artifacts
+        limits = serve_limits(getattr(context, "model_config", None))
         self.model = SceneToImage.from_files(a["layout_model"], a["image_model"],
-                                             a.get("attribute_stats"))
+                                             a.get("attribute_stats"), limits=limits)
+
+    def budget_s(self) -> float:
+        """Seconds a request may compute: ours, or the server's timeout if lower."""
+        budget = float(self.model.limits.request_timeout_s)
+        server = os.environ.get(SERVER_TIMEOUT_ENV, "")
+        return min(budget, float(server)) if server.replace(".", "", 1).isdigit() else budget
+
+    def check_request(self, model_input: Any) -> list[tuple[Any, int]]:
+        """Every record parsed and checked, before any work: (scene graph, seed) per record."""
+        limits = self.model.limits
+        if not isinstance(model_input, pd.DataFrame) or "scene_graph" not in model_input:
+            raise _refuse("expected a 'scene_graph' column (JSON scene graphs)")
+        unknown = [str(c) for c in model_input.columns if c not in COLUMNS]
+        if unknown:
+            raise _refuse(f"unknown column(s) {show(unknown)}; expected scene_graph and seed")
+        if len(model_input) > limits.max_records:
+            raise _refuse(f"{len(model_input)} scene graphs in one request; at most "
+                          f"{limits.max_records}")
+        graphs = model_input["scene_graph"].tolist()
+        seeds = model_input["seed"].tolist() if "seed" in model_input else [None] * len(graphs)
+        checked = []
+        try:
+            for i, (graph, seed) in enumerate(zip(graphs, seeds, strict=True)):
+                parsed = self.model.parse(graph, where=f"scene_graph[{i}]")
+                seed = None if seed is pd.NA else seed  # missing in a nullable column (Parquet)
+                checked.append((parsed, check_seed(seed, f"seed[{i}]") or 0))
+        except Scene2ImgError as exc:
+            raise _refuse(str(exc)) from None
+        return checked
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None
                 ) -> pd.DataFrame:
-        if not isinstance(model_input, pd.DataFrame) or "scene_graph" not in model_input:
-            raise MlflowException("expected a 'scene_graph' column (JSON scene graphs)",
-                                  INVALID_PARAMETER_VALUE)
-        if len(model_input) > MAX_BATCH:
-            raise MlflowException(f"{len(model_input)} scene graphs in one request; at most "
-                                  f"{MAX_BATCH}", INVALID_PARAMETER_VALUE)
+        started = time.monotonic()
+        if os.environ.get(SERVING_ENV, "").lower() == "true":
+            # The scoring server writes the request's DataFrame into every error message
+            # ("Failed to predict data '...'"); pandas walks 100 items of each nested list for
+            # it: half the cost of refusing a 1 MB request. In the server's own process only.
+            pd.set_option("display.max_seq_items", 3)
+        budget = self.budget_s()
         rows = []
-        for i, row in enumerate(model_input.to_dict("records")):
-            graph_data = row["scene_graph"]
-            seed = row.get("seed")
-            seed = 0 if seed is None or (isinstance(seed, float) and np.isnan(seed)) else int(seed)
+        records = self.check_request(model_input)
+        for i, (graph, seed) in enumerate(records):
+            if time.monotonic() - started > budget:
+                raise MlflowException(
+                    f"the request ran past its {budget:g} s budget after {i} of {len(records)} "
+                    "scene graphs; send fewer per request", DEADLINE_EXCEEDED)
             try:
-                graph = self.model.parse(graph_data, where=f"scene_graph[{i}]")
                 generation = self.model.generate(graph, seed=seed)
             except Scene2ImgError as exc:
-                raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from None
+                raise _refuse(f"scene_graph[{i}]: {exc}") from None
             rows.append({"image_png_base64": png_base64(generation.image),
                          "layout": json.dumps(generation.layout_json()), "seed": seed})
-        return pd.DataFrame(rows, columns=["image_png_base64", "layout", "seed"])
+        return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)

@@ -18,7 +18,7 @@ import re
 
 from scene2img.data.vocab import IMAGE_OBJECT, IN_IMAGE, Vocab
 from scene2img.errors import SceneGraphError
-from scene2img.serving.schema import SceneGraph, SceneObject
+from scene2img.serving.schema import SceneGraph, SceneObject, show
 
 ARTICLES = {"a", "an", "the", "one", "some"}
 FILLER = {"is", "are", "there", "with"}
@@ -28,8 +28,15 @@ def _phrases(names) -> dict[tuple[str, ...], str]:
     return {tuple(n.split()): n for n in names}
 
 
-def parse_text(text: str, vocab: Vocab) -> SceneGraph:
+def parse_text(text: str, vocab: Vocab, max_chars: int | None = None) -> SceneGraph:
     """Parse `text` into a `SceneGraph`; `SceneGraphError` names any unknown word."""
+    if max_chars is not None and len(text) > max_chars:
+        raise SceneGraphError(f"text: {len(text)} characters, more than the {max_chars} accepted")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # undecodable bytes on the command line (surrogateescape)
+        raise SceneGraphError(f"text: not UTF-8 (character {exc.start}: "
+                              f"{text[exc.start]!r}); write it in UTF-8") from None
     objects = _phrases(n for n in vocab.object_name_to_idx if n != IMAGE_OBJECT)
     preds = _phrases(p for p in vocab.pred_name_to_idx if p != IN_IMAGE)
     attrs = _phrases(vocab.attribute_name_to_idx)
@@ -70,7 +77,8 @@ def _tokenize(words, objects, preds, attrs, longest, clause) -> list[tuple[str, 
                 near = difflib.get_close_matches(word, known, n=3, cutoff=0.6)
                 hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else \
                     "; use object, attribute and predicate names of the model's vocabulary"
-                raise SceneGraphError(f"text: unknown word {word!r} in {clause.strip()!r}{hint}")
+                raise SceneGraphError(f"text: unknown word {show(word)} in "
+                                      f"{show(clause.strip(), 60)}{hint}")
             i += 1
     return tokens
 
@@ -103,9 +111,10 @@ def _clause_to_graph(tokens: list[tuple[str, str]], graph: SceneGraph, clause: s
         else:  # predicate
             if not mentions or predicate is not None:
                 raise SceneGraphError(f"text: {name!r} needs an object before it in "
-                                      f"{clause.strip()!r}")
+                                      f"{show(clause.strip(), 60)}")
             predicate = name
     if predicate is not None or pending_attrs:
-        raise SceneGraphError(f"text: {clause.strip()!r} ends without the object it describes")
+        raise SceneGraphError(f"text: {show(clause.strip(), 60)} ends without the object it "
+                              "describes")
     if not mentions:
-        raise SceneGraphError(f"text: {clause.strip()!r} names no object")
+        raise SceneGraphError(f"text: {show(clause.strip(), 60)} names no object")

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from scene2img.config import Params
 from scene2img.data.dataset import SceneGraphDataset
-from scene2img.data.summary import manifest_sha256, read_manifest
+from scene2img.data.processed import manifest_sha256, read_manifest
 from scene2img.evaluation.backbones import build_backbone
 from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_images
 from scene2img.evaluation.report import write_grid, write_report

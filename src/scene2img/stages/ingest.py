@@ -9,8 +9,8 @@ Two sources (`pipeline.ingest.source`):
 - `toyworld`: the synthetic toy world, generated from the `toyworld` params (offline demo). Its
   data version is the hash of those params: the same params give the same bytes.
 
-The folder is written under a temporary sibling name and renamed into place; `ingest.json` beside
-it (not inside: the raw folder stays exactly as tracked) records the version.
+The folder is written under a temporary sibling name and renamed into place (`files.atomic_dir`);
+`ingest.json` beside it (not inside: the raw folder stays exactly as tracked) records the version.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from scene2img.config import IngestParams, ToyworldParams
-from scene2img.data.sources import SOURCES as RAW_FORMATS
+from scene2img.data.sources import check_source
 from scene2img.errors import ConfigError, DataError
-from scene2img.files import atomic_write_json
+from scene2img.files import atomic_dir, atomic_write_json, require_new_dir
 
 log = logging.getLogger(__name__)
 SOURCES = ("toyworld", "dvc")
@@ -58,11 +56,9 @@ def ingest(
     """Fetch (dvc) or generate (toyworld) the raw dataset and say which version it is."""
     if params.source not in SOURCES:
         raise ConfigError(f"pipeline.ingest.source={params.source!r}: choose one of {SOURCES}")
-    if fmt not in RAW_FORMATS:
-        raise ConfigError(f"raw format {fmt!r} (preprocess.source): choose one of {RAW_FORMATS}")
+    check_source(fmt)  # the raw format is `preprocess.source`
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise DataError(f"{out_dir}: already exists and is not empty; ingest writes a new folder")
+    require_new_dir(out_dir, "ingest")
     if params.source == "toyworld":
         if toyworld is None:
             raise ConfigError("pipeline.ingest.source=toyworld needs the `toyworld` params")
@@ -107,19 +103,14 @@ def _fetch(out_dir: Path, params: IngestParams, fmt: str) -> IngestResult:
                         "dataset's folder")
     dvc_info = info.get("dvc_info") or {}
     dvc_hash = dvc_info.get("md5") or dvc_info.get("etag")
-    tmp = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fs.get(path, str(tmp), recursive=True)
-    except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise DataError(f"fetching {path!r} of {params.repo}@{commit} from the DVC remote "
-                        f"failed: {type(exc).__name__}: {exc}. Check the remote's credentials "
-                        "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_ENDPOINT_URL).") from None
-    if out_dir.exists():
-        out_dir.rmdir()  # empty (checked by the caller)
-    os.replace(tmp, out_dir)
+    with atomic_dir(out_dir, "ingest") as tmp:
+        try:
+            fs.get(f"{path}/", f"{tmp}/", recursive=True)  # the contents, into tmp
+        except Exception as exc:
+            raise DataError(f"fetching {path!r} of {params.repo}@{commit} from the DVC remote "
+                            f"failed: {type(exc).__name__}: {exc}. Check the remote's "
+                            "credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / "
+                            "AWS_ENDPOINT_URL).") from None
     return IngestResult(out_dir, "dvc", fmt, f"{commit}:{path}@{dvc_hash}",
                         rev=commit, dvc_hash=dvc_hash, files=_count_files(out_dir))
 

@@ -11,17 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 from mlflow import MlflowClient
-from mlflow.models import ModelSignature, infer_signature
-from mlflow.types import ColSpec, DataType, Schema
 
-from scene2img import __version__
 from scene2img.config import Params
 from scene2img.errors import DataError, TrackingError
 from scene2img.serving.attributes import attribute_statistics
 from scene2img.serving.pipeline import SceneToImage
-from scene2img.serving.pyfunc import SceneGraphToImageModel, png_base64
+from scene2img.serving.pyfunc import pyfunc_arguments
 from scene2img.serving.schema import SceneGraph, SceneObject
 from scene2img.tracking.lineage import lineage_tags
 from scene2img.tracking.promotion import TAG_GATE_METRIC, TAG_METRIC_PREFIX, TAG_PROTOCOL
@@ -41,9 +37,10 @@ class RegisterResult:
 
 def example_graph(model: SceneToImage, data_url: str) -> SceneGraph:
     """A real scene graph from the dataset's val split, as the input example."""
+    from scene2img.data.processed import split_url
     from scene2img.data.shards import ShardReader
 
-    rec = ShardReader(f"{data_url.rstrip('/')}/val")[0]
+    rec = ShardReader(split_url(data_url, "val"))[0]
     v = model.vocab
     n = len(rec.objects) - 1  # without __image__
     objects = [SceneObject(v.object_idx_to_name[c], [v.attribute_idx_to_name[a] for a in attrs])
@@ -51,13 +48,6 @@ def example_graph(model: SceneToImage, data_url: str) -> SceneGraph:
     rels = [(s, v.pred_idx_to_name[p], o) for s, p, o in rec.triples.tolist() if p != 0]
     return SceneGraph(objects[: model.max_objects - 1],
                       [r for r in rels if max(r[0], r[2]) < model.max_objects - 1])
-
-
-def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
-    """Scene graphs (JSON strings) and an optional seed in; images and layouts out."""
-    inputs = Schema([ColSpec(DataType.string, "scene_graph"),
-                     ColSpec(DataType.long, "seed", required=False)])
-    return ModelSignature(inputs, infer_signature(example, output).outputs)
 
 
 def register(
@@ -84,16 +74,12 @@ def register(
     if gate not in metrics:
         raise DataError(f"{evaluation}: gate metric {gate!r} missing; has {sorted(metrics)}")
 
-    model = SceneToImage.from_files(layout_model, image_model)
+    model = SceneToImage.from_files(layout_model, image_model, limits=params.serve)
     with tempfile.TemporaryDirectory() as tmp:
         stats_path = Path(tmp) / "attribute_stats.json"
         stats_path.write_text(json.dumps(attribute_statistics(data_url, model.vocab)))
         model.attribute_stats = json.loads(stats_path.read_text())
         graph = example_graph(model, data_url)
-        example = pd.DataFrame({"scene_graph": [json.dumps(graph.to_json())], "seed": [0]})
-        generation = model.generate(graph, seed=0)
-        output = pd.DataFrame({"image_png_base64": [png_base64(generation.image)],
-                               "layout": [json.dumps(generation.layout_json())], "seed": [0]})
 
         mlflow.set_tracking_uri(params.tracking.uri)
         mlflow.set_experiment(params.tracking.experiment)
@@ -103,13 +89,7 @@ def register(
             mlflow.log_metrics(metrics)
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=SceneGraphToImageModel(),
-                artifacts={"layout_model": str(layout_model), "image_model": str(image_model),
-                           "attribute_stats": str(stats_path)},
-                signature=model_signature(example, output),
-                input_example=example,
-                pip_requirements=[f"scene2img=={__version__}", "torch==2.14.1",
-                                  "torchvision==0.29.1", "mlflow==3.17.2", "pillow", "pandas"],
+                **pyfunc_arguments(model, graph, layout_model, image_model, stats_path),
             )
     version_tags = {**tags, TAG_GATE_METRIC: gate,
                     TAG_PROTOCOL: json.dumps(protocol, sort_keys=True),

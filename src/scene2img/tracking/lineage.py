@@ -70,7 +70,7 @@ def dataset_lineage(dataset_url: str | Path | None) -> dict[str, str]:
     """Manifest hash and the raw data's DVC hash recorded at preprocessing."""
     if dataset_url is None:
         return {}
-    from scene2img.data.summary import manifest_sha256, read_manifest
+    from scene2img.data.processed import manifest_sha256, read_manifest
 
     manifest = read_manifest(dataset_url)
     return {

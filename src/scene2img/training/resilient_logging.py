@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from pytorch_lightning.loggers import MLFlowLogger
 
+from scene2img.files import atomic_write_bytes
+
 log = logging.getLogger(__name__)
 SPOOL_FILE = "pending.pkl"
 # Calls that only record something: safe to keep and replay later.
@@ -102,10 +104,7 @@ class SpoolingClient:
         self._save()
 
     def _save(self) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._dir / f".{SPOOL_FILE}.tmp"
-        tmp.write_bytes(pickle.dumps(self._pending))
-        os.replace(tmp, self._dir / SPOOL_FILE)
+        atomic_write_bytes(self._dir / SPOOL_FILE, pickle.dumps(self._pending))
 
     def flush(self, force: bool = False) -> bool:
         """Send kept calls in order; True when none is left."""

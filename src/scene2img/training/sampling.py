@@ -2,8 +2,9 @@
 
 The training stream is a pure function of (seed, batch position): epoch `e` is a permutation of
 the split drawn from a generator seeded with (seed, e), each global batch is cut from it and split
-across the DDP ranks, and the horizontal flips are drawn from the same generator. Nothing comes
-from global random state, so prefetching, loader workers and validation cannot shift it.
+across the DDP ranks, and the horizontal flips are drawn from the same generator. Resampled
+relations (COCO-Stuff, ADE20K) are seeded by (seed, e, index). Nothing comes from global random
+state, so prefetching, loader workers and validation cannot shift it.
 
 `DataPosition` (a callback) counts the training batches consumed and carries that count, and the
 global RNG states, in checkpoints. On resume the sampler starts at the restored count, so an
@@ -28,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from scene2img.config import DataParams
 from scene2img.data.dataset import SceneGraphDataModule, SceneGraphDataset
 
-__all__ = ["DataPosition", "FlipView", "ResumableBatchSampler", "ResumableDataModule",
+__all__ = ["DataPosition", "EpochView", "ResumableBatchSampler", "ResumableDataModule",
            "ResumableLoader"]
 
 
@@ -59,8 +60,9 @@ class DataPosition(pl.Callback):
         random.setstate(state_dict["python_rng"])
 
 
-class ResumableBatchSampler(Sampler[list[tuple[int, bool]]]):
-    """Yields this rank's batches of (index, flip) from the current position to the epoch's end."""
+class ResumableBatchSampler(Sampler[list[tuple[int, bool, int]]]):
+    """Yields this rank's batches of (index, flip, epoch) from the current position to the epoch's
+    end."""
 
     def __init__(
         self,
@@ -89,35 +91,34 @@ class ResumableBatchSampler(Sampler[list[tuple[int, bool]]]):
         flips = torch.rand(self.size, generator=gen) < 0.5
         return order, flips & self.flip
 
-    def batch(self, position: int) -> list[tuple[int, bool]]:
+    def batch(self, position: int) -> list[tuple[int, bool, int]]:
         """The batch this rank gets at a (global) batch position."""
         epoch, k = divmod(position, self.batches_per_epoch)
         order, flips = self._epoch(epoch)
         start = k * self.global_batch + self.rank * self.batch_size
         idx = order[start:start + self.batch_size]
-        return [(int(i), bool(flips[i])) for i in idx]
+        return [(int(i), bool(flips[i]), epoch) for i in idx]
 
-    def __iter__(self) -> Iterator[list[tuple[int, bool]]]:
+    def __iter__(self) -> Iterator[list[tuple[int, bool, int]]]:
         start = self.position.batches
         end = (start // self.batches_per_epoch + 1) * self.batches_per_epoch
         for p in range(start, end):
             yield self.batch(p)
 
 
-class FlipView(Dataset):
-    """A training split indexed by (index, flip): the flip decided by the sampler, not by RNG."""
+class EpochView(Dataset):
+    """A training split indexed by the sampler's (index, flip, epoch): the flip and the relation
+    draw (the epoch) decided by the sampler, not by RNG."""
 
     def __init__(self, base: SceneGraphDataset) -> None:
-        base.flip = False
         self.base = base
 
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, key: tuple[int, bool]) -> dict[str, torch.Tensor]:
-        index, flip = key
-        item = self.base[index]
-        return self.base._flipped(item) if flip else item
+    def __getitem__(self, key: tuple[int, bool, int]) -> dict[str, torch.Tensor]:
+        index, flip, epoch = key
+        return self.base.item(index, flip, draw=epoch)
 
 
 class ResumableLoader(DataLoader):
@@ -138,8 +139,7 @@ class ResumableDataModule(SceneGraphDataModule):
     """
 
     def __init__(self, dataset_url, params: DataParams, batch_size: int, seed: int = 0) -> None:
-        super().__init__(dataset_url, params, batch_size)
-        self.seed = seed
+        super().__init__(dataset_url, params, batch_size, seed=seed)
 
     def _position(self) -> DataPosition:
         found = [c for c in (self.trainer.callbacks if self.trainer else [])
@@ -155,6 +155,6 @@ class ResumableDataModule(SceneGraphDataModule):
         sampler = ResumableBatchSampler(len(dataset), self.batch_size, self._position(),
                                         seed=self.seed, flip=dataset.flip, rank=rank,
                                         world_size=world)
-        return ResumableLoader(FlipView(dataset), batch_sampler=sampler,
+        return ResumableLoader(EpochView(dataset), batch_sampler=sampler,
                                num_workers=self.params.num_workers,
                                persistent_workers=self.params.num_workers > 0)

@@ -52,32 +52,51 @@ def test_clip_crops_a_box_coordinate_mask_with_the_box() -> None:
     assert s.objects[0].mask.shape == (10, 20) and s.objects[0].mask[:, 10:].all()
 
 
-def test_visual_genome_vocab_thresholds_come_from_train_only() -> None:
-    scenes = [scene(i, [("man", BIG, "tall"), ("tree", BIG, "green"), ("dog", BIG)],
-                    rels=[(0, "near", 1), (2, "on", 1)]) for i in range(3)]
+def vg_scene(image_id, objs, rels=(), split="train", size=(400, 300)) -> RawScene:
+    """Objects as `(names, box, attributes)` with ids 1.., or `(id, names, box, attributes)`."""
+    objects = []
+    for k, o in enumerate(objs):
+        oid, names, box, attrs = o if len(o) == 4 else (k + 1, *o)
+        names = [names] if isinstance(names, str) else names
+        objects.append(RawObject(names[0], box, list(attrs), source_id=oid, names=names))
+    return RawScene(str(image_id), Path(f"{image_id}.jpg"), size[0], size[1], objects=objects,
+                    relationships=[RawRelationship(s, p, o, raw_predicate=raw)
+                                   for s, p, o, raw in (r if len(r) == 4 else (*r, r[1])
+                                                        for r in rels)],
+                    split=split, annotated_attributes=[list(o[-1]) for o in objs])
+
+
+LOW = {"min_object_instances": 1, "min_attribute_instances": 1, "min_relationship_instances": 1}
+
+
+def test_visual_genome_vocab_thresholds_come_from_train_only_in_sg2im_order() -> None:
+    scenes = [vg_scene(i, [("man", BIG, ["tall"]), ("tree", BIG, ["green"]), ("dog", BIG, [])],
+                       rels=[(0, "on", 1), (2, "near", 1)]) for i in range(3)]
+    scenes.append(vg_scene(5, [("tree", BIG, ["green"]), ("tree", BIG, []), ("man", BIG, [])],
+                           rels=[(0, "near", 1)]))
     # "cat" is frequent only in test: it must not enter the vocabulary.
-    scenes += [scene(10 + i, [("cat", BIG), ("man", BIG), ("tree", BIG)], rels=[(0, "near", 1)],
-                     split="test") for i in range(5)]
+    scenes += [vg_scene(10 + i, [("cat", BIG, []), ("man", BIG, []), ("tree", BIG, [])],
+                        rels=[(0, "near", 1)], split="test") for i in range(5)]
     p = vg_params(min_object_instances=3, min_attribute_instances=3,
-                  min_relationship_instances=3, min_object_size=10, split_fractions=[1, 0, 0])
+                  min_relationship_instances=3, min_object_size=10)
     drops = DropCounts()
     kept, vocab = filters.filter_visual_genome(scenes, p, drops)
-    assert vocab.object_idx_to_name[0] == "__image__"
-    assert set(vocab.object_idx_to_name[1:]) == {"man", "tree", "dog"}
-    assert vocab.pred_idx_to_name == ["__in_image__", "near", "on"]
+    # objects: most frequent first, ties in first-seen order (Counter.most_common)
+    assert vocab.object_idx_to_name == ["__image__", "tree", "man", "dog"]
+    # predicates: first-seen order, not frequency (sg2im iterates its dict)
+    assert vocab.pred_idx_to_name == ["__in_image__", "on", "near"]
     assert vocab.attribute_idx_to_name == ["green", "tall"]
-    assert drops["object: name not in vocabulary (min_object_instances)"] == 5
-    assert len(kept) == 3  # test images lost "cat" and now have 2 objects < 3
+    assert drops["object: no name in the vocabulary (min_object_instances)"] == 5
+    assert [s.image_id for s in kept] == ["0", "1", "2", "5"]  # test images lost "cat": 2 < 3
     assert drops["image: fewer than 3 objects"] == 5
 
 
 def test_visual_genome_object_size_image_side_and_count_filters() -> None:
-    objs = [("man", BIG), ("man", (0, 0, 31, 100)), ("man", BIG), ("man", BIG)]
-    scenes = [scene(1, objs, rels=[(0, "near", 2)]),
-              scene(2, objs, rels=[(0, "near", 2)], size=(199, 400)),
-              scene(3, objs, rels=[])]  # no relationship: dropped (min 1)
-    p = vg_params(min_object_instances=1, min_attribute_instances=1,
-                  min_relationship_instances=1, max_objects_per_image=3)
+    objs = [("man", BIG, []), ("man", (0, 0, 31, 100), []), ("man", BIG, []), ("man", BIG, [])]
+    scenes = [vg_scene(1, objs, rels=[(0, "near", 2)]),
+              vg_scene(2, objs, rels=[(0, "near", 2)], size=(199, 400)),
+              vg_scene(3, objs, rels=[])]  # no relationship: dropped (min 1)
+    p = vg_params(**LOW, max_objects_per_image=3)
     drops = DropCounts()
     kept, _ = filters.filter_visual_genome(scenes, p, drops)
     assert [s.image_id for s in kept] == ["1"]
@@ -87,15 +106,129 @@ def test_visual_genome_object_size_image_side_and_count_filters() -> None:
     assert [(r.subject, r.object) for r in kept[0].relationships] == [(0, 1)]
 
 
-def test_attributes_per_image_are_capped() -> None:
-    s = scene(1, [("man", BIG, "a", "b"), ("man", BIG, "c"), ("man", BIG, "d")],
-              rels=[(0, "near", 1)])
-    p = vg_params(min_object_instances=1, min_attribute_instances=1,
-                  min_relationship_instances=1, max_attributes_per_image=2)
+def test_object_size_is_the_annotated_box_and_boxes_are_not_clipped() -> None:
+    # 40 px wide as annotated, 20 px inside the image: sg2im keeps it, unclipped
+    s = vg_scene(1, [("man", (-20, 0, 40, 40), []), ("man", BIG, []), ("man", (390, 0, 40, 40), [])],
+                 rels=[(0, "near", 1)])
+    kept, _ = filters.filter_visual_genome([s], vg_params(**LOW), DropCounts())
+    assert [o.box for o in kept[0].objects] == [(-20, 0, 40, 40), BIG, (390, 0, 40, 40)]
+    # clip_boxes: clipped after the size filter; boxes with no area inside are dropped
+    s = vg_scene(1, [("man", (-20, 0, 40, 40), []), ("man", BIG, []), ("man", (400, 0, 40, 40), [])],
+                 rels=[(0, "near", 1)])
     drops = DropCounts()
-    (kept,), _ = filters.filter_visual_genome([s], p, drops)
-    assert [o.attributes for o in kept.objects] == [["a", "b"], [], []]
-    assert drops["attribute: over max_attributes_per_image"] == 2
+    kept, _ = filters.filter_visual_genome([s], vg_params(**LOW, clip_boxes="true",
+                                                         min_objects_per_image=1), drops)
+    assert [o.box for o in kept[0].objects] == [(0.0, 0.0, 20.0, 40.0), BIG]
+    assert drops["object: degenerate box (no area inside the image)"] == 1
+
+
+def test_an_object_takes_the_first_of_its_names_in_the_vocabulary() -> None:
+    many = [vg_scene(i, [("shirt", BIG, []), ("man", BIG, []), ("man", BIG, [])],
+                     rels=[(0, "on", 1)]) for i in range(3)]
+    # "tshirt" is counted once (too rare); the object becomes a "shirt"; a repeated name counts once
+    odd = vg_scene(9, [(["tshirt", "shirt", "shirt"], BIG, []), ("man", BIG, []),
+                       (["Man", "guy"], BIG, []), ("man", BIG, [])], rels=[(0, "on", 1)])
+    kept, vocab = filters.filter_visual_genome(
+        [*many, odd], vg_params(min_object_instances=3, min_attribute_instances=1,
+                                min_relationship_instances=1), DropCounts())
+    assert vocab.object_idx_to_name == ["__image__", "man", "shirt"]
+    assert kept[-1].image_id == "9"
+    assert [o.name for o in kept[-1].objects] == ["shirt", "man", "man"]  # "Man"/"guy": none
+
+
+def test_attributes_are_capped_per_object() -> None:
+    s = vg_scene(1, [("man", BIG, ["a", "b", "c", "a"]), ("man", BIG, ["c"]),
+                     ("man", BIG, ["d", "zz"])], rels=[(0, "near", 1)])
+    s.annotated_attributes.append(["zz"])  # twice counted: zz is in the vocabulary ...
+    p = vg_params(min_object_instances=1, min_attribute_instances=2, min_relationship_instances=1,
+                  max_attributes_per_image=2)
+    drops = DropCounts()
+    (kept,), vocab = filters.filter_visual_genome([s], p, drops)
+    assert vocab.attribute_idx_to_name == ["c", "zz"]
+    assert [o.attributes for o in kept.objects] == [["c"], ["c"], ["zz"]]
+    s = vg_scene(1, [("man", BIG, ["a", "b", "c", "a", "b"]), ("man", BIG, ["c", "b"]),
+                     ("man", BIG, [])], rels=[(0, "near", 1)])
+    (kept,), _ = filters.filter_visual_genome([s], vg_params(**LOW, max_attributes_per_image=2),
+                                              drops)
+    # the cap counts in-vocabulary attributes as written (a repeat too), per object
+    assert [o.attributes for o in kept.objects] == [["a", "b"], ["c", "b"], []]
+    assert drops["attribute: over max_attributes_per_image (per object)"] == 3
+
+
+def test_relationship_endpoints_missing_from_objects_json() -> None:
+    def one() -> RawScene:
+        s = vg_scene(1, [("man", BIG, []), ("horse", BIG, []), ("man", BIG, []),
+                         ("saddle", BIG, [])], rels=[(0, "on", 1), (3, "on", 1), (3, "near", 0)])
+        s.objects[3].from_relationship = True  # only in relationships.json
+        return s
+
+    drops = DropCounts()
+    (kept,), vocab = filters.filter_visual_genome([one()], vg_params(**LOW), drops)
+    assert [o.name for o in kept.objects] == ["man", "horse", "man"]
+    assert [(r.subject, r.object) for r in kept.relationships] == [(0, 1)]
+    assert "saddle" not in vocab.object_name_to_idx  # never counted toward the vocabulary
+    assert drops["relationship: an endpoint is not in objects.json "
+                 "(keep_relationship_endpoints=false)"] == 2
+    (kept,), vocab = filters.filter_visual_genome(
+        [one()], vg_params(**LOW, keep_relationship_endpoints="true"), DropCounts())
+    # kept as an object, but the vocabulary is still objects.json's: "saddle" is not in it
+    assert [o.name for o in kept.objects] == ["man", "horse", "man"]
+    s = one()
+    s.objects[0].names = s.objects[0].names + ["saddle"]
+    (kept,), vocab = filters.filter_visual_genome(
+        [s], vg_params(**LOW, keep_relationship_endpoints="true"), DropCounts())
+    assert [o.name for o in kept.objects] == ["man", "horse", "man", "saddle"]
+    assert len(kept.relationships) == 3
+
+
+def test_val_and_test_predicates_are_looked_up_as_written_unless_normalised() -> None:
+    def scenes():
+        rels = [(0, "on", 1, "ON "), (0, "near", 1, "near"), (0, "on", 1, "on")]
+        return [vg_scene(1, [("man", BIG, [])] * 3, rels=rels),
+                vg_scene(2, [("man", BIG, [])] * 3, rels=rels[:1], split="val"),
+                vg_scene(3, [("man", BIG, [])] * 3, rels=rels, split="test")]
+
+    drops = DropCounts()
+    kept, _ = filters.filter_visual_genome(scenes(), vg_params(**LOW), drops)
+    assert [s.image_id for s in kept] == ["1", "3"]  # val's only relationship reads "ON "
+    assert [r.predicate for r in kept[1].relationships] == ["near", "on"]
+    assert drops["relationship: val/test predicate not in the vocabulary as written "
+                 "(normalise_eval_predicates=false)"] == 2
+    kept, _ = filters.filter_visual_genome(
+        scenes(), vg_params(**LOW, normalise_eval_predicates="true"), DropCounts())
+    assert [s.image_id for s in kept] == ["1", "2", "3"]
+    assert [r.predicate for r in kept[2].relationships] == ["on", "near", "on"]
+
+
+def test_a_repeated_object_id_is_one_record_and_a_node_per_occurrence() -> None:
+    def one() -> RawScene:
+        # id 7 twice: the first occurrence is too small, the second passes and gives its box
+        return vg_scene(1, [(7, "man", (0, 0, 10, 10), []), (8, "dog", BIG, []),
+                            (7, ["guy", "man"], (5, 5, 40, 40), []), (9, "dog", BIG, [])],
+                        rels=[(2, "near", 1)])
+
+    two = {**LOW, "min_object_instances": 2}  # "man" and "dog" twice, "guy" once
+    (kept,), _ = filters.filter_visual_genome([one()], vg_params(**two), DropCounts())
+    assert [(o.name, o.box) for o in kept.objects] == [
+        ("man", (5, 5, 40, 40)), ("dog", BIG), ("man", (5, 5, 40, 40)), ("dog", BIG)]
+    assert [(r.subject, r.object) for r in kept.relationships] == [(2, 1)]
+    drops = DropCounts()
+    (kept,), _ = filters.filter_visual_genome(
+        [one()], vg_params(**two, dedupe_object_ids="true"), drops)
+    assert [o.name for o in kept.objects] == ["dog", "man", "dog"]
+    assert [(r.subject, r.object) for r in kept.relationships] == [(1, 0)]
+    assert drops["object: object_id repeated within the image (dedupe_object_ids)"] == 1
+
+
+def test_vocabulary_counts_follow_file_order_not_image_order() -> None:
+    a = vg_scene(1, [("tree", BIG, []), ("man", BIG, []), ("man", BIG, [])], rels=[(0, "on", 1)])
+    b = vg_scene(2, [("dog", BIG, []), ("dog", BIG, []), ("tree", BIG, [])],
+                 rels=[(0, "near", 1), (0, "on", 1)])
+    a.file_order = {"objects.json": 1, "relationships.json": 0}
+    b.file_order = {"objects.json": 0, "relationships.json": 1}
+    _, vocab = filters.filter_visual_genome([a, b], vg_params(**LOW), DropCounts())
+    assert vocab.object_idx_to_name == ["__image__", "dog", "tree", "man"]
+    assert vocab.pred_idx_to_name == ["__in_image__", "on", "near"]
 
 
 def test_split_file_assigns_and_counts_unknown_ids(tmp_path: Path) -> None:
@@ -110,6 +243,25 @@ def test_split_file_assigns_and_counts_unknown_ids(tmp_path: Path) -> None:
     assert drops["image: not named by the split file"] == 1
     split_file.write_text(json.dumps({"train": [1000], "val": [], "test": []}))
     with pytest.raises(DataError, match="none of its 1 image ids is in the dataset"):
+        filters.assign_splits(scenes, "vg", p, DropCounts())
+
+
+def test_split_file_orders_the_scenes_and_rejects_shared_images(tmp_path: Path) -> None:
+    scenes = [scene(i, [], split=None) for i in (1, 2, 3, 4)]
+    split_file = tmp_path / "splits.json"
+    split_file.write_text(json.dumps({"train": [4, 2, 4], "test": [3], "val": [1]}))
+    p = load_params(overrides=[f"preprocess.vg.split_file={split_file}"]).preprocess
+    drops = DropCounts()
+    filters.assign_splits(scenes, "vg", p, drops)
+    # the file's order, as sg2im writes its records
+    assert [(s.image_id, s.split) for s in scenes] == [
+        ("4", "train"), ("2", "train"), ("3", "test"), ("1", "val")]
+    assert drops["split file: id listed twice in its split"] == 1
+    split_file.write_text(json.dumps({"train": [1, 2], "val": [2], "test": []}))
+    with pytest.raises(DataError, match="image 2 is listed in both 'train' and 'val'"):
+        filters.assign_splits(scenes, "vg", p, DropCounts())
+    split_file.write_text(json.dumps({"train": 5}))
+    with pytest.raises(DataError, match="expected"):
         filters.assign_splits(scenes, "vg", p, DropCounts())
 
 

@@ -36,7 +36,10 @@ def test_mask_centroid_moves_the_centre() -> None:
     mask = np.zeros((1, 16, 16), np.uint8)
     mask[0, :, 12:] = 1  # only the right quarter
     (cx, cy), = object_centres(boxes.copy(), mask)
-    assert cx == pytest.approx(14 / 16) and cy == pytest.approx(0.5)
+    # sg2im's grid: the 16 columns span the box edge to edge (linspace(x0, x1, 16))
+    assert cx == pytest.approx(np.mean([12, 13, 14, 15]) / 15) and cy == pytest.approx(0.5)
+    mask[:] = 0  # empty: the box centre
+    assert object_centres(boxes.copy(), mask).tolist() == [[0.5, 0.5]]
 
 
 def test_synthesized_triples_are_seeded_by_image_not_order() -> None:

@@ -118,7 +118,8 @@ def test_resizes_generated_images_to_the_protocol_size(tiny):
     pytest.param("random-inception", marks=pytest.mark.slow),
 ])
 def test_dataset_batches(toy_coco, tiny, backbone_name):
-    from scene2img.data.dataset import SceneGraphDataset, load_vocab
+    from scene2img.data.dataset import SceneGraphDataset
+    from scene2img.data.processed import load_vocab
     from scene2img.evaluation.backbones import build_backbone
     from scene2img.evaluation.protocol import manifest_sha256
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scene2img.data.dataset import load_vocab
+from scene2img.data.processed import load_vocab
 from scene2img.serving.attributes import attribute_statistics, sample_attributes
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scene2img.errors import SceneGraphError
+from scene2img.errors import ModelError, SceneGraphError
 from scene2img.serving.edit import edit, edit_locality
 from scene2img.serving.pipeline import SceneToImage
 
@@ -74,7 +74,7 @@ def test_cli_generate_edit_and_text(toy_model: Path, tmp_path: Path) -> None:
     ops = tmp_path / "ops.json"
     ops.write_text(json.dumps([{"op": "set_attributes", "index": 0, "attributes": ["blue"]}]))
     out = run("edit", "--graph", str(scene), "--state", str(tmp_path / "state.json"), "--ops",
-              str(ops), "--out", str(tmp_path / "b.png"))
+              str(ops), "--out", str(tmp_path / "b.png"), "--in-place")
     assert out.returncode == 0, out.stderr
     assert json.loads(scene.read_text())["objects"][0]["attributes"] == ["blue"]
     out = run("generate", "--text", "a red car left of a tree, sky above grass", "--out",
@@ -88,3 +88,10 @@ def test_cli_generate_edit_and_text(toy_model: Path, tmp_path: Path) -> None:
     out = run("generate", "--graph", str(bad), "--out", str(tmp_path / "y.png"))
     assert out.returncode == 2 and "relationships[0].object: 3 is not an object position" \
         in out.stderr
+
+
+def test_non_finite_pixels_are_an_error_not_a_black_image(model: SceneToImage) -> None:
+    # issue 18: a state with NaN latents gave an all-black image and exit code 0
+    nan = [float("nan")] * model.generator.z_img_dim
+    with pytest.raises(ModelError, match="non-finite pixels"):
+        model.generate(model.parse(GRAPH), seed=0, keep={"z_img": nan})

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scene2img.data.processed import load_vocab
 from scene2img.data.shards import ShardReader, ShardWriter
 from scene2img.data.toyworld import generate_toyworld
-from scene2img.data.vocab import Vocab
 from scene2img.errors import DataError, EmptyDatasetError
 from scene2img.stages.preprocess import preprocess
 from tests.conftest import SHARED_DATA, toy_params
@@ -44,12 +44,13 @@ def test_vg_output_is_byte_identical_and_manifest_matches(raw_vg: Path, tmp_path
                                                    "images (kept, in order)"}
     assert manifest["params"]["image_size"] == 64 and "coco_stuff" not in manifest["params"]
     # the toy world's injected quirks are handled and counted
-    assert manifest["dropped"]["object: taken from relationships.json"] > 0
+    assert manifest["dropped"]["object: relationship endpoint not in objects.json"] > 0
+    assert manifest["params"]["vg"]["keep_relationship_endpoints"] is False
 
 
 def test_vg_records_hold_the_contract(raw_vg: Path, tmp_path: Path) -> None:
     preprocess(raw_vg, tmp_path / "p", toy_params("vg", images=24).preprocess, progress=False)
-    vocab = Vocab.load(tmp_path / "p" / "vocab.json")
+    vocab = load_vocab(tmp_path / "p")
     assert vocab.object_idx_to_name[0] == "__image__" and vocab.pred_idx_to_name[0] == "__in_image__"
     assert vocab.num_attributes > 0  # colours and sizes
     rec = ShardReader(tmp_path / "p" / "train")[0]
@@ -72,7 +73,7 @@ def test_real_coco_stuff_label_maps(tmp_path: Path) -> None:
                         progress=False)
     assert sum(result.counts.values()) >= 8
     assert result.drops["image: more than 8 objects"] > 0  # busy COCO images exceed 3-8
-    vocab = Vocab.load(tmp_path / "coco" / "vocab.json")
+    vocab = load_vocab(tmp_path / "coco")
     assert vocab.object_idx_to_name[1] == "person" and vocab.num_objects == 183
     for split in ("train", "test"):
         reader = ShardReader(tmp_path / "coco" / split)
@@ -154,7 +155,7 @@ def test_interrupted_run_leaves_no_partial_dataset(raw_vg: Path, tmp_path: Path,
 def test_everything_filtered_away_is_a_clear_error(raw_vg: Path, tmp_path: Path) -> None:
     params = toy_params("vg", images=24, **{"preprocess.vg.min_object_instances": 100000}
                         ).preprocess
-    with pytest.raises(EmptyDatasetError, match="name not in vocabulary"):
+    with pytest.raises(EmptyDatasetError, match="no name in the vocabulary"):
         preprocess(raw_vg, tmp_path / "p", params, progress=False)
     assert not (tmp_path / "p").exists()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from scene2img.config import load_params
-from scene2img.data.summary import manifest_sha256
+from scene2img.data.processed import manifest_sha256
 from scene2img.data.toyworld import generate_toyworld
 from scene2img.stages.preprocess import preprocess
 from scene2img.tracking.lineage import flatten_params, lineage_tags

@@ -102,13 +102,14 @@ def test_sampler_splits_global_batches_and_resumes():
     for p in range(7):  # across epochs
         assert one.batch(p) == ranks[0].batch(p) + ranks[1].batch(p)
     first = list(one)
-    assert len({i for b in first for i, _ in b}) == 24  # no repeats within an epoch
-    assert any(f for b in first for _, f in b) and not all(f for b in first for _, f in b)
+    assert len({i for b in first for i, _, _ in b}) == 24  # no repeats within an epoch
+    assert any(f for b in first for _, f, _ in b) and not all(f for b in first for _, f, _ in b)
+    assert {e for b in first for _, _, e in b} == {0}  # the epoch: the relation draw
     pos.batches = 4  # resumed in the second epoch, after its first batch
     assert list(one) == [one.batch(4), one.batch(5)]
     assert one.batch(3) != one.batch(0)  # a new epoch, a new order
     no_flip = ResumableBatchSampler(30, 8, DataPosition(), seed=3)
-    assert not any(f for b in no_flip for _, f in b)
+    assert not any(f for b in no_flip for _, f, _ in b)
 
 
 # --------------------------------------------------------------------------------------------

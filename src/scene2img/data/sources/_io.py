@@ -1,7 +1,9 @@
-"""File reading shared by the readers: errors that name the file and the position."""
+"""File reading shared by the readers: errors that name the file and the position, and the
+hashes of the inputs read (recorded in the manifest)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -50,3 +52,27 @@ def read_label_png(path: Path, what: str) -> np.ndarray | None:
     except (OSError, SyntaxError, ValueError) as exc:  # PIL raises all three for bad files
         log.warning("%s: unreadable %s, image skipped (%s)", path, what, exc)
         return None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hash_inputs(root: Path, names: list[str]) -> dict[str, str]:
+    """sha256 of each named file under `root`; a folder is keyed `name/` and hashed as the
+    sorted listing of its files' relative paths and sha256s. Missing names are left out."""
+    out = {}
+    for name in names:
+        path = root / name
+        if path.is_file():
+            out[name] = sha256_file(path)
+        elif path.is_dir():
+            h = hashlib.sha256()
+            for f in sorted(p for p in path.rglob("*") if p.is_file()):
+                h.update(f"{f.relative_to(path)}\0{sha256_file(f)}\n".encode())
+            out[name + "/"] = h.hexdigest()
+    return out

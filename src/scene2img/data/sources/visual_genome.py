@@ -15,27 +15,41 @@ Layout under `raw_dir`:
 - `VG_100K/{image_id}.jpg` or `VG_100K_2/{image_id}.jpg`: the images (only their existence is
   checked here; the image stage opens them and counts the missing ones).
 
-Names, attributes and predicates are normalised: lowercased, stripped, inner whitespace collapsed
-to one space; names and predicates are then aliased (attributes have no alias file). Nothing is
-filtered by size, count or vocabulary here: `data/filters.py` does that for every source.
+Text is read as sg2im's `scripts/preprocess_vg.py` reads it unless `normalise_names` is set:
 
-Quirks of the real files, and what happens to them (each drop is counted in `DropCounts`):
+- object names and attributes as written (sg2im neither lowercases nor strips them: "Man" and
+  "white " are names of their own), object names then aliased; alias entries are stripped;
+- predicates lowercased and stripped, then aliased (`RawRelationship.predicate`), with the text as
+  written kept in `raw_predicate` (sg2im looks val/test predicates up as written);
+- `normalise_names=True`: names, attributes and predicates lowercased, stripped and inner
+  whitespace collapsed (alias entries too) before aliasing.
 
-- objects with `name` (a string) instead of `names` (a list) are read; objects with neither, or
-  with no non-empty name, are dropped;
-- a relationship endpoint whose `object_id` is not in objects.json is taken from the relationship's
-  own subject/object dict (it carries a box and a name) and appended to the scene's objects; if
-  that dict lacks a usable box or name, the relationship is dropped;
-- a repeated `object_id` within an image keeps its first object;
+Nothing is filtered by size, count or vocabulary here: `data/filters.py` does that for every source.
+Every object keeps all its names (`RawObject.names`): the filter picks the first in the vocabulary.
+
+Quirks of the real files, and what happens to them (each is counted in `DropCounts`):
+
+- objects with `name` (a string) instead of `names` (a list) are read; objects with no name at
+  all are dropped;
+- an `object_id` listed twice within an image gives two objects, as in sg2im (the filter decides,
+  see `preprocess.vg.dedupe_object_ids`); relationships point at its last occurrence;
+- a relationship endpoint whose `object_id` is not in the image's objects.json entry is built from
+  the relationship's own subject/object record (it carries a box and a name), marked
+  `from_relationship`, and counted; sg2im drops such relationships, and so does the filter unless
+  `preprocess.vg.keep_relationship_endpoints` is set. An endpoint record without a usable box or
+  name drops its relationship here;
+- an object's attributes are those of the last attributes.json record with its `object_id` (as
+  sg2im); every record's list also goes into `RawScene.annotated_attributes`, which the attribute
+  vocabulary counts (sg2im counts the records, whichever object they describe);
 - images in objects/attributes/relationships.json but not in image_data.json are dropped;
-  attributes of unknown object ids are dropped;
-- an image listed twice in objects/attributes/relationships.json has its entries concatenated;
-  listed twice in image_data.json, the first wins.
+- an image listed twice in a file: its last entry is used, as sg2im (which still counts the
+  earlier entries of objects/attributes/relationships.json toward the vocabulary; VG 1.4 lists
+  every image once).
 
 Damage: a missing file, malformed JSON or a wrongly shaped image-level entry (no `image_id`, no
 `objects` list, no `width`) raises `DataError` naming the file, the image and the field. Damage to a
-single object, attribute or relationship (e.g. an object without `x`) is counted and skipped, and
-the first case of each kind is logged with its file and image.
+single object, attribute or relationship (e.g. an object without `x`, where sg2im would crash) is
+counted and skipped, and the first case of each kind is logged with its file and image.
 
 `drops` is complete once the returned iterator is exhausted.
 """
@@ -44,7 +58,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,30 +90,45 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def load_alias_file(path: Path) -> dict[str, str]:
+def sg2im_predicate(text: str) -> str:
+    """A predicate as sg2im's `preprocess_vg` cleans train predicates: lowercased and stripped."""
+    return text.lower().strip()
+
+
+def load_alias_file(path: Path, normalise_names: bool = True) -> dict[str, str]:
     """Read a VG alias file: each comma-separated name on a line maps to the line's first name.
 
-    Names are normalised like the data they apply to; empty entries and blank lines are skipped.
-    A name on several lines maps to the first name of its last line (sg2im's dict semantics).
+    `normalise_names=False` reads it exactly as sg2im does: entries stripped (not lowercased),
+    empty entries kept. `True`: entries normalised like the data they apply to, empty entries and
+    blank lines skipped. A name on several lines maps to the first name of its last line (sg2im's
+    dict semantics).
     """
     path = Path(path)
+    clean = normalise if normalise_names else str.strip
+    aliases: dict[str, str] = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        # Universal newlines, line by line: the lines sg2im's `for line in f` sees.
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                names = [clean(part) for part in line.split(",")]
+                if normalise_names:
+                    names = [n for n in names if n]
+                for name in names:
+                    aliases[name] = names[0]
     except FileNotFoundError:
         raise DataError(f"{path}: alias file not found; check the path or leave it out") from None
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: not UTF-8 text at byte {exc.start}; is this an alias file?"
         ) from None
-    aliases: dict[str, str] = {}
-    for line in text.splitlines():
-        names = [n for n in (normalise(part) for part in line.split(",")) if n]
-        for name in names:
-            aliases[name] = names[0]
     return aliases
 
 
-def read_visual_genome(raw_dir: Path, drops: DropCounts) -> Iterator[RawScene]:
+def read_visual_genome(
+    raw_dir: Path,
+    drops: DropCounts,
+    normalise_names: bool = False,  # True: lowercase/strip/collapse names (not sg2im)
+) -> Iterator[RawScene]:
     """Yield one `RawScene` per image of image_data.json, in that file's order.
 
     Required files are checked at once (a `DataError` names the first missing one); the JSON is
@@ -111,7 +140,7 @@ def read_visual_genome(raw_dir: Path, drops: DropCounts) -> Iterator[RawScene]:
             raise DataError(
                 f"{raw_dir / name}: required Visual Genome file missing; {_DOWNLOAD_HINT}"
             )
-    return _read(raw_dir, drops)
+    return _read(raw_dir, drops, _Text(raw_dir, normalise_names))
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,11 +163,47 @@ class _Damage:
             log.warning("%s: %s (further cases are only counted)", where, reason)
 
 
-def _read(raw_dir: Path, drops: DropCounts) -> Iterator[RawScene]:
-    damage = _Damage(drops)
-    obj_aliases = _optional_aliases(raw_dir / OBJECT_ALIAS)
-    pred_aliases = _optional_aliases(raw_dir / RELATIONSHIP_ALIAS)
+class _Text:
+    """How names, attributes and predicates are read: as sg2im, or normalised; and aliased."""
 
+    def __init__(self, raw_dir: Path, normalise_names: bool) -> None:
+        self.normalised = normalise_names
+        self.objects = self._aliases(raw_dir / OBJECT_ALIAS)
+        self.predicates = self._aliases(raw_dir / RELATIONSHIP_ALIAS)
+
+    def _aliases(self, path: Path) -> dict[str, str]:
+        if not path.is_file():
+            log.warning("%s not found: names are used without aliasing", path)
+            return {}
+        return load_alias_file(path, self.normalised)
+
+    def names(self, values: list[Any]) -> list[str]:
+        """An object's names, aliased; sg2im keeps them as written (even empty)."""
+        out = []
+        for value in values:
+            if not isinstance(value, str):
+                continue
+            if self.normalised:
+                value = normalise(value)
+                if not value:
+                    continue
+            out.append(self.objects.get(value, value))
+        return out
+
+    def attribute(self, value: Any) -> str | None:
+        if not isinstance(value, str):
+            return None
+        if self.normalised:
+            return normalise(value) or None
+        return value
+
+    def predicate(self, raw: str) -> str:
+        text = normalise(raw) if self.normalised else sg2im_predicate(raw)
+        return self.predicates.get(text, text)
+
+
+def _read(raw_dir: Path, drops: DropCounts, text: _Text) -> Iterator[RawScene]:
+    damage = _Damage(drops)
     log.info("reading %s", raw_dir / IMAGE_DATA)
     images = _read_image_data(raw_dir / IMAGE_DATA, damage)
     # Each big list is indexed by image id and then released: the dicts hold the only copy.
@@ -158,19 +223,19 @@ def _read(raw_dir: Path, drops: DropCounts) -> Iterator[RawScene]:
             height=height,
         )
         # pop: memory falls as scenes are yielded
-        id_to_pos = _add_objects(scene, objects_by_image.pop(image_id, ()), obj_aliases, damage)
-        _add_relationships(
-            scene, rels_by_image.pop(image_id, ()), id_to_pos, obj_aliases, pred_aliases, damage
-        )
-        _merge_attributes(scene, attributes_by_image.pop(image_id, ()), id_to_pos, damage)
+        id_to_pos = _add_objects(scene, _entry(scene, objects_by_image, OBJECTS), text, damage)
+        _add_relationships(scene, _entry(scene, rels_by_image, RELATIONSHIPS), id_to_pos, text,
+                           damage)
+        _merge_attributes(scene, _entry(scene, attributes_by_image, ATTRIBUTES), id_to_pos, text,
+                          damage)
         yield scene
 
 
-def _optional_aliases(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        log.warning("%s not found: names are used without aliasing", path)
-        return {}
-    return load_alias_file(path)
+def _entry(scene: RawScene, index: dict[str, tuple[int, list[Any]]], file: str) -> list[Any]:
+    position, items = index.pop(scene.image_id, (None, []))
+    if position is not None:
+        scene.file_order[file] = position
+    return items
 
 
 def _image_key(value: Any, where: str) -> str:
@@ -212,17 +277,21 @@ def _read_image_data(path: Path, damage: _Damage) -> dict[str, tuple[int, int]]:
                 )
             size.append(value)
         if key in images:
-            damage.add("image: duplicate in image_data.json", f"{path}: image {key}")
-            continue
+            # sg2im indexes the file by id: the last entry wins
+            damage.add("image: listed again in image_data.json (the last entry is used)",
+                       f"{path}: image {key}")
         images[key] = (size[0], size[1])
     return images
 
 
 def _index_by_image(
     path: Path, field_name: str, images: dict[str, tuple[int, int]], damage: _Damage
-) -> dict[str, list[list[Any]]]:
-    """Map image id -> the per-image item lists of `field_name` (usually one list)."""
-    index: dict[str, list[list[Any]]] = {}
+) -> dict[str, tuple[int, list[Any]]]:
+    """Map image id -> (position of its entry in the file, the entry's `field_name` list).
+
+    An image listed twice keeps its last entry, as sg2im's per-image dicts do.
+    """
+    index: dict[str, tuple[int, list[Any]]] = {}
     for i, entry in enumerate(_as_list(load_json(path, f"Visual Genome {field_name}"), path)):
         if not isinstance(entry, dict):
             raise DataError(f"{path}: entry {i} is {type(entry).__name__}, expected an object")
@@ -240,7 +309,10 @@ def _index_by_image(
         if key not in images:
             damage.add(f"image: in {path.name} but not in image_data.json", f"{path}: image {key}")
             continue
-        index.setdefault(key, []).append(items)
+        if key in index:
+            damage.add(f"image: listed again in {path.name} (the last entry is used)",
+                       f"{path}: image {key}")
+        index[key] = (i, items)
     return index
 
 
@@ -267,12 +339,7 @@ def _image_path(raw_dir: Path, image_id: str, present: dict[str, set[str]]) -> P
     return raw_dir / IMAGE_DIRS[0] / name
 
 
-def _chain(groups: Iterable[list[Any]]) -> Iterator[Any]:
-    for group in groups:
-        yield from group
-
-
-def _parse_object(d: Any, aliases: dict[str, str]) -> tuple[RawObject | None, str]:
+def _parse_object(d: Any, text: _Text) -> tuple[RawObject | None, str]:
     """Build a `RawObject` from a VG object dict; on damage return `(None, problem)`."""
     if not isinstance(d, dict):
         return None, "malformed entry"
@@ -285,58 +352,53 @@ def _parse_object(d: Any, aliases: dict[str, str]) -> tuple[RawObject | None, st
         if not isinstance(value, int | float) or isinstance(value, bool):
             return None, "bad box"
         box.append(float(value))
-    names = d.get("names")
-    if names is None:
-        names = d.get("name")
-    if isinstance(names, str):
-        names = [names]
-    if not isinstance(names, list):
+    raw_names = d.get("names")
+    if raw_names is None:
+        raw_names = d.get("name")
+    if isinstance(raw_names, str):
+        raw_names = [raw_names]
+    names = text.names(raw_names) if isinstance(raw_names, list) else []
+    if not names:
         return None, "no name"
-    # the first name that survives normalisation (a leading "" must not erase the object)
-    name = next((normalise(n) for n in names if isinstance(n, str) and normalise(n)), "")
-    if not name:
-        return None, "no name"
-    name = aliases.get(name, name)
-    return RawObject(name=name, box=(box[0], box[1], box[2], box[3]), source_id=object_id), ""
+    obj = RawObject(name=names[0], box=(box[0], box[1], box[2], box[3]), source_id=object_id,
+                    names=names)
+    return obj, ""
 
 
 def _add_objects(
-    scene: RawScene, groups: Iterable[list[Any]], aliases: dict[str, str], damage: _Damage
-) -> dict[Any, int]:
-    id_to_pos: dict[Any, int] = {}
+    scene: RawScene, items: list[Any], text: _Text, damage: _Damage
+) -> dict[Any, list[int]]:
+    """Append the objects; return object_id -> its positions (a repeated id has several)."""
+    id_to_pos: dict[Any, list[int]] = {}
     where = f"{OBJECTS}: image {scene.image_id}"
-    for d in _chain(groups):
-        obj, problem = _parse_object(d, aliases)
+    for d in items:
+        obj, problem = _parse_object(d, text)
         if obj is None:
             damage.add(f"object: {problem} in {OBJECTS}", where)
             continue
         if obj.source_id in id_to_pos:
-            damage.add(f"object: duplicate object_id in {OBJECTS}", where)
-            continue
-        id_to_pos[obj.source_id] = len(scene.objects)
+            damage.add(f"object: object_id repeated within an image in {OBJECTS}", where)
+        id_to_pos.setdefault(obj.source_id, []).append(len(scene.objects))
         scene.objects.append(obj)
     return id_to_pos
 
 
 def _add_relationships(
     scene: RawScene,
-    groups: Iterable[list[Any]],
-    id_to_pos: dict[Any, int],
-    obj_aliases: dict[str, str],
-    pred_aliases: dict[str, str],
+    items: list[Any],
+    id_to_pos: dict[Any, list[int]],
+    text: _Text,
     damage: _Damage,
 ) -> None:
     where = f"{RELATIONSHIPS}: image {scene.image_id}"
-    for rel in _chain(groups):
+    for rel in items:
         if not isinstance(rel, dict):
             damage.add(f"relationship: malformed entry in {RELATIONSHIPS}", where)
             continue
-        predicate = rel.get("predicate")
-        predicate = normalise(predicate) if isinstance(predicate, str) else ""
-        if not predicate:
-            damage.add("relationship: no predicate", where)
+        raw = rel.get("predicate")
+        if not isinstance(raw, str):
+            damage.add("relationship: predicate missing or not a string", where)
             continue
-        predicate = pred_aliases.get(predicate, predicate)
 
         # Resolve both endpoints before adding any object, so a dropped relationship adds nothing.
         ends: list[int | RawObject] = []
@@ -348,14 +410,15 @@ def _add_relationships(
                 problem = "relationship: endpoint without object_id"
                 break
             if oid in id_to_pos:
-                ends.append(id_to_pos[oid])
+                ends.append(id_to_pos[oid][-1])  # sg2im: the last occurrence of the id
                 continue
-            obj, _ = _parse_object(d, obj_aliases)
+            obj, _ = _parse_object(d, text)
             if obj is None:
                 problem = (
                     "relationship: endpoint not in objects.json nor usable in relationships.json"
                 )
                 break
+            obj.from_relationship = True
             ends.append(obj)
         if problem:
             damage.add(problem, where)
@@ -364,46 +427,52 @@ def _add_relationships(
         positions = []
         for end in ends:
             if isinstance(end, RawObject):
-                if end.source_id in id_to_pos:  # subject and object are the same new object
-                    positions.append(id_to_pos[end.source_id])
-                    continue
-                id_to_pos[end.source_id] = len(scene.objects)
-                scene.objects.append(end)
-                damage.add("object: taken from relationships.json", where)
-                positions.append(id_to_pos[end.source_id])
+                if end.source_id not in id_to_pos:  # once per id (subject == object: once)
+                    id_to_pos[end.source_id] = [len(scene.objects)]
+                    scene.objects.append(end)
+                    damage.add("object: relationship endpoint not in objects.json", where)
+                positions.append(id_to_pos[end.source_id][-1])
             else:
                 positions.append(end)
-        scene.relationships.append(RawRelationship(positions[0], predicate, positions[1]))
+        scene.relationships.append(
+            RawRelationship(positions[0], text.predicate(raw), positions[1], raw_predicate=raw)
+        )
 
 
 def _merge_attributes(
-    scene: RawScene, groups: Iterable[list[Any]], id_to_pos: dict[Any, int], damage: _Damage
+    scene: RawScene, items: list[Any], id_to_pos: dict[Any, list[int]], text: _Text,
+    damage: _Damage,
 ) -> None:
+    """Each object's attributes: the last record with its object_id (a record without an
+    `attributes` list clears them, as sg2im's dict does). Every list also goes into
+    `scene.annotated_attributes`, once per attribute (sg2im counts a set per record)."""
     where = f"{ATTRIBUTES}: image {scene.image_id}"
-    for d in _chain(groups):
+    for d in items:
         if not isinstance(d, dict):
             damage.add(f"attribute: malformed entry in {ATTRIBUTES}", where)
             continue
         attrs = d.get("attributes")  # missing on objects without attributes
-        if attrs is None:
-            continue
         if isinstance(attrs, str):
             attrs = [attrs]
-        if not isinstance(attrs, list):
+        if attrs is not None and not isinstance(attrs, list):
             damage.add(f"attribute: malformed entry in {ATTRIBUTES}", where)
             continue
-        oid = d.get("object_id")
-        pos = id_to_pos.get(oid) if _valid_id(oid) else None
-        if pos is None:
-            damage.add("attribute: object_id not in objects.json", where, len(attrs))
-            continue
-        target = scene.objects[pos].attributes
-        for attr in attrs:
-            value = normalise(attr) if isinstance(attr, str) else ""
-            if not value:
+        values = []
+        for attr in attrs or ():
+            value = text.attribute(attr)
+            if value is None:
                 damage.add("attribute: empty or not a string", where)
-            elif value not in target:  # a handful per object: a list scan is fine
-                target.append(value)
+            else:
+                values.append(value)
+        if attrs is not None:
+            scene.annotated_attributes.append(list(dict.fromkeys(values)))
+        oid = d.get("object_id")
+        positions = id_to_pos.get(oid) if _valid_id(oid) else None
+        if positions is None:
+            damage.add("attribute: object_id not in objects.json", where, len(values))
+            continue
+        for pos in positions:
+            scene.objects[pos].attributes = list(values)
 
 
 def _valid_id(value: Any) -> bool:

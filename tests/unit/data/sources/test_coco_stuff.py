@@ -19,8 +19,9 @@ from scene2img.data.sources.coco_stuff import (
     read_coco_stuff_labelmap,
 )
 from scene2img.errors import DataError
+from tests.conftest import SHARED_DATA
 
-SAMPLE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "coco_stuff_sample"
+SAMPLE = SHARED_DATA / "coco_stuff_sample"
 
 
 # --------------------------------------------------------------------------------------------

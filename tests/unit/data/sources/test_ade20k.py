@@ -12,9 +12,9 @@ from scene2img.data.drops import DropCounts
 from scene2img.data.sources import ade20k
 from scene2img.data.sources.ade20k import find_object_info, load_object_info, read_ade20k
 from scene2img.errors import DataError
+from tests.conftest import SHARED_DATA
 
-OBJECT_INFO = (Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "ade20k"
-               / "objectInfo150.txt")
+OBJECT_INFO = SHARED_DATA / "ade20k" / "objectInfo150.txt"
 
 HEADER = "Idx\tRatio\tTrain\tVal\tName\n"
 TABLE = HEADER + "1\t0.1576\t11664\t1172\twall\n2\t0.1072\t6046\t612\tbuilding, edifice\n" \

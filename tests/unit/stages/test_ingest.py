@@ -37,9 +37,11 @@ def data_registry(tmp_path_factory) -> Path:
     data = repo / "data" / "raw" / "vg"
     data.mkdir(parents=True)
     (data / "image_data.json").write_text("[1]")
-    for version, extra in (("v1", None), ("v2", "objects.json")):
+    for version, extra in (("v1", None), ("v2", "VG_100K/1.jpg")):
         if extra:
-            (data / extra).write_text("[2]")
+            (data / "objects.json").write_text("[2]")
+            (data / extra).parent.mkdir()
+            (data / extra).write_bytes(b"jpeg")
         _run([DVC, "add", "-q", "data/raw/vg"], repo)
         _run(["git", "add", "-A"], repo)
         _run(["git", "commit", "-qm", version], repo)
@@ -57,8 +59,11 @@ def test_dvc_at_a_revision(data_registry, tmp_path):
     v1 = ingest(tmp_path / "v1", _dvc(data_registry, "v1"), "vg")
     v2 = ingest(tmp_path / "v2", _dvc(data_registry, "v2"), "vg")
     assert sorted(p.name for p in (tmp_path / "v1").iterdir()) == ["image_data.json"]
-    assert sorted(p.name for p in (tmp_path / "v2").iterdir()) == ["image_data.json",
-                                                                  "objects.json"]
+    assert sorted(str(p.relative_to(tmp_path / "v2")) for p in (tmp_path / "v2").rglob("*")) \
+        == ["VG_100K", "VG_100K/1.jpg", "image_data.json", "objects.json"]
+    assert (tmp_path / "v2" / "VG_100K" / "1.jpg").read_bytes() == b"jpeg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v1", "v1.ingest.json", "v2",
+                                                          "v2.ingest.json"]
     assert v1.rev != v2.rev and len(v1.rev) == 40
     assert v1.dvc_hash != v2.dvc_hash
     assert v1.data_version == f"{v1.rev}:data/raw/vg@{v1.dvc_hash}"

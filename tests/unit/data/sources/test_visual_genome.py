@@ -85,9 +85,9 @@ def write_vg(
     return root
 
 
-def read(root: Path) -> tuple[list[RawScene], DropCounts]:
+def read(root: Path, normalise_names: bool = False) -> tuple[list[RawScene], DropCounts]:
     drops = DropCounts()
-    return list(read_visual_genome(root, drops)), drops
+    return list(read_visual_genome(root, drops, normalise_names)), drops
 
 
 def names(scene: RawScene) -> list[str]:
@@ -141,32 +141,49 @@ def test_missing_root_dir(tmp_path: Path) -> None:
 # names and aliases
 
 
-def test_name_quirks_and_normalisation(tmp_path: Path) -> None:
+def test_names_are_read_as_written_by_default_and_normalised_on_request(tmp_path: Path) -> None:
     root = write_vg(
         tmp_path / "vg",
         images=[(1, 100, 100)],
         objects={
             1: [
-                obj(1, ["  Tall   MAN ", "person"]),  # first name, normalised
+                obj(1, ["  Tall   MAN ", "person"]),  # every name kept, the first is `name`
                 obj(2, "Tree", key="name"),  # `name` string instead of `names`
                 obj(3, key="none"),  # neither
                 obj(4, []),  # empty list
-                obj(5, ["   ", "dog"]),  # first name blank: the next one
-                obj(6, [""]),  # only blank
+                obj(5, ["   ", "dog"]),
+                obj(6, [""]),  # sg2im counts even an empty name
             ]
         },
     )
     (scene,), drops = read(root)
-    assert names(scene) == ["tall man", "tree", "dog"]
+    assert [o.names for o in scene.objects] == [
+        ["  Tall   MAN ", "person"], ["Tree"], ["   ", "dog"], [""]]
+    assert names(scene) == ["  Tall   MAN ", "Tree", "   ", ""]
+    assert drops.as_dict() == {"object: no name in objects.json": 2}
+
+    (scene,), drops = read(root, normalise_names=True)
+    assert [o.names for o in scene.objects] == [["tall man", "person"], ["tree"], ["dog"]]
     assert [o.source_id for o in scene.objects] == [1, 2, 5]
     assert drops.as_dict() == {"object: no name in objects.json": 3}
 
 
-def test_load_alias_file_maps_to_first_name(tmp_path: Path) -> None:
+def test_load_alias_file_as_sg2im_and_normalised(tmp_path: Path) -> None:
     path = tmp_path / "object_alias.txt"
     path.write_text("Man,men , gentleman\n\nT-Shirt,tshirt,tee shirt\nsurfboard,,surf  board\n")
-    aliases = load_alias_file(path)
-    assert aliases == {
+    # sg2im: entries stripped only; a blank line and an empty entry map "" too
+    assert load_alias_file(path, normalise_names=False) == {
+        "Man": "Man",
+        "men": "Man",
+        "gentleman": "Man",
+        "": "surfboard",
+        "T-Shirt": "T-Shirt",
+        "tshirt": "T-Shirt",
+        "tee shirt": "T-Shirt",
+        "surfboard": "surfboard",
+        "surf  board": "surfboard",
+    }
+    assert load_alias_file(path) == {
         "man": "man",
         "men": "man",
         "gentleman": "man",
@@ -184,18 +201,25 @@ def test_aliases_apply_to_objects_endpoints_and_predicates(tmp_path: Path) -> No
     root = write_vg(
         tmp_path / "vg",
         images=[(1, 100, 100)],
-        objects={1: [obj(1, "Men"), obj(2, "tshirt")]},
+        objects={1: [obj(1, ["Men", "men"]), obj(2, "tshirt")]},
         relationships={
             1: [
-                rel(1, "Is  Wearing", obj(1), obj(2)),
+                rel(1, "Is Wearing ", obj(1), obj(2)),
                 # endpoint 3 not in objects.json: its name is aliased too
-                rel(2, "next to", obj(1), obj(3, "Gentleman ")),
+                rel(2, "next  to", obj(1), obj(3, "gentleman")),
             ]
         },
         object_alias="man,men,gentleman\nt-shirt,tshirt\n",
-        relationship_alias="wearing,is wearing,wears a\n",
+        relationship_alias="wearing,is wearing,wears a\nnext to, next  to\n",
     )
     (scene,), _ = read(root)
+    # names as written ("Men" is not "men"); predicates lowercased and stripped, then aliased
+    assert [o.names for o in scene.objects] == [["Men", "man"], ["t-shirt"], ["man"]]
+    assert [r.predicate for r in scene.relationships] == ["wearing", "next to"]
+    assert [r.raw_predicate for r in scene.relationships] == ["Is Wearing ", "next  to"]
+
+    (scene,), _ = read(root, normalise_names=True)
+    assert [o.names for o in scene.objects] == [["man", "man"], ["t-shirt"], ["man"]]
     assert triples(scene) == [("man", "wearing", "t-shirt"), ("man", "next to", "man")]
 
 
@@ -205,7 +229,7 @@ def test_missing_alias_files_warn_and_do_not_alias(
     root = write_vg(
         tmp_path / "vg",
         images=[(1, 100, 100)],
-        objects={1: [obj(1, "Men"), obj(2, "dog")]},
+        objects={1: [obj(1, "men"), obj(2, "dog")]},
         relationships={1: [rel(1, "Wears A", obj(1), obj(2))]},
     )
     with caplog.at_level(logging.WARNING, logger="scene2img.data.sources.visual_genome"):
@@ -219,33 +243,37 @@ def test_missing_alias_files_warn_and_do_not_alias(
 # attributes
 
 
-def test_attributes_merged_normalised_deduplicated_in_order(tmp_path: Path) -> None:
+def test_attributes_last_record_wins_and_every_record_is_counted(tmp_path: Path) -> None:
     root = write_vg(
         tmp_path / "vg",
         images=[(1, 100, 100), (2, 100, 100)],
-        objects={1: [obj(1, "car"), obj(2, "tree"), obj(3, "sky")]},
+        objects={1: [obj(1, "car"), obj(2, "tree"), obj(3, "sky"), obj(4, "bus")]},
         attributes={
             1: [
-                {**obj(1, "car"), "attributes": [" Red", "parked", "red ", "SHINY  new"]},
-                {**obj(2, "tree")},  # no `attributes` key: fine, nothing merged
-                {**obj(1, "car"), "attributes": ["parked", "old"]},  # same object again
-                {**obj(3, "sky"), "attributes": ["", 5, "blue"]},
-                {**obj(99, "ghost"), "attributes": ["white", "tall"]},  # unknown id
+                {**obj(1, "car"), "attributes": ["Red", "parked", "red ", "parked"]},
+                {**obj(2, "tree")},  # no `attributes` key: nothing, and not counted
+                {**obj(1, "car"), "attributes": ["white ", "old"]},  # same object: last wins
+                {**obj(3, "sky"), "attributes": [5, "blue"]},
+                {**obj(4, "bus"), "attributes": ["yellow"]},
+                {**obj(4, "bus")},  # a last record without attributes clears them (sg2im)
+                {**obj(99, "ghost"), "attributes": ["white", "tall"]},  # unknown id: counted
             ],
-            2: [{**obj(4, "dog"), "attributes": ["brown"]}],  # image 2 has no objects
+            2: [{**obj(5, "dog"), "attributes": ["brown"]}],  # image 2 has no objects
         },
     )
     (s1, s2), drops = read(root)
-    assert [o.attributes for o in s1.objects] == [
-        ["red", "parked", "shiny new", "old"],
-        [],
-        ["blue"],
-    ]
-    assert s2.objects == []
+    assert [o.attributes for o in s1.objects] == [["white ", "old"], [], ["blue"], []]
+    # each record once per distinct attribute, as written
+    assert s1.annotated_attributes == [
+        ["Red", "parked", "red "], ["white ", "old"], ["blue"], ["yellow"], ["white", "tall"]]
+    assert s2.objects == [] and s2.annotated_attributes == [["brown"]]
     assert drops.as_dict() == {
-        "attribute: empty or not a string": 2,
+        "attribute: empty or not a string": 1,
         "attribute: object_id not in objects.json": 3,
     }
+    (s1, _), _ = read(root, normalise_names=True)
+    assert s1.annotated_attributes[0] == ["red", "parked"]
+    assert s1.objects[0].attributes == ["white", "old"]
 
 
 def test_attributes_reach_objects_taken_from_relationships(tmp_path: Path) -> None:
@@ -257,8 +285,9 @@ def test_attributes_reach_objects_taken_from_relationships(tmp_path: Path) -> No
         attributes={1: [{**obj(2, "horse"), "attributes": ["brown"]}]},
     )
     (scene,), drops = read(root)
-    assert [(o.name, o.attributes) for o in scene.objects] == [("man", []), ("horse", ["brown"])]
-    assert drops.as_dict() == {"object: taken from relationships.json": 1}
+    assert [(o.name, o.attributes, o.from_relationship) for o in scene.objects] == [
+        ("man", [], False), ("horse", ["brown"], True)]
+    assert drops.as_dict() == {"object: relationship endpoint not in objects.json": 1}
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,14 +303,14 @@ def test_relationship_positions_and_missing_endpoints(tmp_path: Path) -> None:
             1: [
                 rel(1, "riding", obj(10), obj(11)),
                 rel(2, "wearing", obj(10), obj(12)),
-                # 20 is missing from objects.json: taken from here, with its own box
+                # 20 is missing from objects.json: built from here, with its own box, and marked
                 rel(3, "on", obj(20, "saddle", box=(1, 2, 3, 4), key="name"), obj(11)),
                 rel(4, "under", obj(20, "saddle"), obj(10)),  # reuses the added object
                 # 21 missing and without a name / 22 missing and without a box: dropped
                 rel(5, "near", obj(21, key="none"), obj(10)),
                 rel(6, "near", obj(10), {"object_id": 22, "name": "dog"}),
                 rel(7, "near", {"name": "cat", "x": 1, "y": 1, "w": 1, "h": 1}, obj(10)),
-                rel(8, "  ", obj(10), obj(11)),
+                rel(8, "  ", obj(10), obj(11)),  # sg2im keeps an empty predicate ("")
                 rel(9, None, obj(10), obj(11)),
                 "not a relationship",
                 rel(10, "near", "not an object", obj(10)),
@@ -290,19 +319,21 @@ def test_relationship_positions_and_missing_endpoints(tmp_path: Path) -> None:
     )
     (scene,), drops = read(root)
     assert names(scene) == ["man", "horse", "hat", "saddle"]
+    assert [o.from_relationship for o in scene.objects] == [False, False, False, True]
     assert scene.objects[3].box == (1.0, 2.0, 3.0, 4.0) and scene.objects[3].source_id == 20
     assert [(r.subject, r.predicate, r.object) for r in scene.relationships] == [
         (0, "riding", 1),
         (0, "wearing", 2),
         (3, "on", 1),
         (3, "under", 0),
+        (0, "", 1),
     ]
     assert drops.as_dict() == {
-        "object: taken from relationships.json": 1,
+        "object: relationship endpoint not in objects.json": 1,
         "relationship: endpoint not in objects.json nor usable in relationships.json": 2,
         "relationship: endpoint without object_id": 2,
         "relationship: malformed entry in relationships.json": 1,
-        "relationship: no predicate": 2,
+        "relationship: predicate missing or not a string": 1,
     }
 
 
@@ -316,7 +347,7 @@ def test_dropped_relationship_adds_no_object(tmp_path: Path) -> None:
     )
     (scene,), drops = read(root)
     assert scene.objects == [] and scene.relationships == []
-    assert drops["object: taken from relationships.json"] == 0
+    assert drops["object: relationship endpoint not in objects.json"] == 0
 
 
 def test_self_relationship_on_a_new_object_adds_it_once(tmp_path: Path) -> None:
@@ -328,7 +359,7 @@ def test_self_relationship_on_a_new_object_adds_it_once(tmp_path: Path) -> None:
     (scene,), drops = read(root)
     assert names(scene) == ["cup"]
     assert [(r.subject, r.object) for r in scene.relationships] == [(0, 0)]
-    assert drops["object: taken from relationships.json"] == 1
+    assert drops["object: relationship endpoint not in objects.json"] == 1
 
 
 def test_real_vocabulary_predicates_are_normalised(tmp_path: Path) -> None:
@@ -342,19 +373,22 @@ def test_real_vocabulary_predicates_are_normalised(tmp_path: Path) -> None:
     objs = [n for n in vocab["object_idx_to_name"][1:6]]
     attrs = vocab["attribute_idx_to_name"][:3]
     assert len(preds) >= 3 and len(objs) == 5
-    # the shipped forms are messy: case, padding, doubled spaces
-    messy = [p.upper().replace(" ", "  ") + " " for p in preds]
+    # the real vocabulary keeps attributes as written: "white" and "white " are two
+    assert {"white", "white ", "black", "black "} <= set(vocab["attribute_name_to_idx"])
+    # sg2im lowercases and strips predicates (inner spaces stay); names stay as written
+    messy = [" " + p.upper() + " " for p in preds]
     root = write_vg(
         tmp_path / "vg",
         images=[(1, 500, 400)],
-        objects={1: [obj(i, " " + n.title()) for i, n in enumerate(objs)]},
-        attributes={1: [{**obj(0), "attributes": [a.upper() for a in attrs]}]},
+        objects={1: [obj(i, [" " + n.title(), n]) for i, n in enumerate(objs)]},
+        attributes={1: [{**obj(0), "attributes": [a.upper() for a in attrs] + attrs}]},
         relationships={1: [rel(i, p, obj(i % 5), obj((i + 1) % 5)) for i, p in enumerate(messy)]},
     )
     (scene,), drops = read(root)
-    assert names(scene) == objs
+    assert [o.names[1] for o in scene.objects] == objs
+    assert all(o.name not in vocab["object_name_to_idx"] for o in scene.objects)
     assert [r.predicate for r in scene.relationships] == preds
-    assert scene.objects[0].attributes == attrs
+    assert scene.objects[0].attributes == [a.upper() for a in attrs] + attrs
     assert all(r.predicate in vocab["pred_name_to_idx"] for r in scene.relationships)
     assert drops.as_dict() == {}
 
@@ -363,18 +397,19 @@ def test_real_vocabulary_predicates_are_normalised(tmp_path: Path) -> None:
 # duplicates and unknown images
 
 
-def test_duplicate_object_ids_keep_first(tmp_path: Path) -> None:
+def test_repeated_object_ids_are_kept_and_relationships_use_the_last(tmp_path: Path) -> None:
     root = write_vg(
         tmp_path / "vg",
         images=[(1, 100, 100)],
         objects={1: [obj(1, "man"), obj(2, "dog"), obj(1, "woman", box=(0, 0, 1, 1))]},
         relationships={1: [rel(1, "with", obj(1), obj(2))]},
+        attributes={1: [{**obj(1), "attributes": ["tall"]}]},
     )
     (scene,), drops = read(root)
-    assert names(scene) == ["man", "dog"]
-    assert scene.objects[0].box == (10.0, 20.0, 30.0, 40.0)
-    assert triples(scene) == [("man", "with", "dog")]
-    assert drops.as_dict() == {"object: duplicate object_id in objects.json": 1}
+    assert names(scene) == ["man", "dog", "woman"]
+    assert [o.attributes for o in scene.objects] == [["tall"], [], ["tall"]]
+    assert [(r.subject, r.object) for r in scene.relationships] == [(2, 1)]
+    assert drops.as_dict() == {"object: object_id repeated within an image in objects.json": 1}
 
 
 def test_images_unknown_to_image_data_are_counted(tmp_path: Path) -> None:
@@ -394,20 +429,24 @@ def test_images_unknown_to_image_data_are_counted(tmp_path: Path) -> None:
     }
 
 
-def test_duplicate_image_entries(tmp_path: Path) -> None:
-    root = write_vg(tmp_path / "vg", images=[(1, 100, 100)])
+def test_duplicate_image_entries_keep_the_last_as_sg2im(tmp_path: Path) -> None:
+    root = write_vg(tmp_path / "vg", images=[(1, 100, 100), (2, 300, 300)])
     data = json.loads((root / "image_data.json").read_text())
-    (root / "image_data.json").write_text(json.dumps(data + [dict(data[0], width=5)]))
-    # an image listed twice in objects.json: its objects are concatenated
+    (root / "image_data.json").write_text(json.dumps(data + [dict(data[0], width=500)]))
     (root / "objects.json").write_text(
         json.dumps(
-            [{"image_id": 1, "objects": [obj(1, "a")]}, {"image_id": 1, "objects": [obj(2, "b")]}]
+            [{"image_id": 1, "objects": [obj(1, "a")]}, {"image_id": 2, "objects": []},
+             {"image_id": 1, "objects": [obj(2, "b")]}]
         )
     )
-    (scene,), drops = read(root)
-    assert scene.width == 100
-    assert names(scene) == ["a", "b"]
-    assert drops.as_dict() == {"image: duplicate in image_data.json": 1}
+    s1, s2 = read(root)[0]
+    assert (s1.image_id, s1.width) == ("1", 500)  # first position, last size (sg2im's dict)
+    assert names(s1) == ["b"] and s1.file_order == {"objects.json": 2}
+    assert s2.file_order == {"objects.json": 1}
+    assert read(root)[1].as_dict() == {
+        "image: listed again in image_data.json (the last entry is used)": 1,
+        "image: listed again in objects.json (the last entry is used)": 1,
+    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,75 @@
+"""What `scene2img generate` and `scene2img edit` do, from files to files.
+
+Every input is read and checked, and every output is checked, before any work: a bad input or
+option is one `scene2img.errors` line, and nothing is written. An edit never writes over its
+inputs unless asked (`in_place`), and refuses a `--graph` that is not the graph its state was
+generated from (the state records that graph's sha256).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from scene2img.errors import ConfigError, SceneGraphError
+from scene2img.serving.edit import edit, load_state
+from scene2img.serving.outputs import Outputs, check_outputs, write_generation
+from scene2img.serving.pipeline import SceneToImage
+from scene2img.serving.schema import check_seed, read_json_file
+
+
+def generate_files(
+    load_model: Callable[[], SceneToImage],  # called once the options are checked
+    outputs: Outputs,  # graph_out is not used
+    seed: int = 0,  # 0 .. 2**63 - 1
+    graph: Path | None = None,  # a scene graph JSON file ...
+    text: str | None = None,  # ... or a sentence (`scene2img.serving.text`)
+) -> list[str]:
+    """Generate one image from a scene graph file or a sentence; returns the lines to print."""
+    from scene2img.serving.text import parse_text
+
+    if (graph is None) == (text is None):
+        raise ConfigError("generate needs exactly one of --graph FILE and --text TEXT")
+    checked_seed = check_seed(seed, "--seed")
+    if checked_seed is None:
+        raise ConfigError("--seed: give an integer")
+    check_outputs(outputs.named(), {"--graph": graph})
+    model = load_model()
+    if text is not None:
+        sentence = parse_text(text, model.vocab, max_chars=model.limits.max_graph_bytes)
+        scene = model.parse(sentence.to_json(), where="--text")
+    else:
+        scene = model.parse(read_json_file(graph, model.limits.max_graph_bytes), where=str(graph))
+    return write_generation(model.generate(scene, seed=checked_seed), model.vocab, outputs)
+
+
+def edit_files(
+    load_model: Callable[[], SceneToImage],  # called once the options are checked
+    state: Path,  # the state of the generation to edit
+    ops: Path,  # a JSON list of edit operations (`scene2img.serving.edit`)
+    outputs: Outputs,
+    graph: Path | None = None,  # the scene graph `state` was generated from: checked against it
+    in_place: bool = False,  # replace `state` (and `graph`) with the edited ones
+) -> list[str]:
+    """Apply edit operations to a generation; returns the lines to print."""
+    replaces = {}
+    if in_place:
+        if outputs.state_out is not None or outputs.graph_out is not None:
+            raise ConfigError("--in-place replaces --state (and --graph); leave out --state-out "
+                              "and --graph-out")
+        outputs = dataclasses.replace(outputs, state_out=state, graph_out=graph)
+        replaces = {"--state-out": "--state", "--graph-out": "--graph"}
+    check_outputs(outputs.named(), {"--state": state, "--ops": ops, "--graph": graph}, replaces)
+    model = load_model()
+    previous = load_state(state, model)
+    if graph is not None:
+        given = model.parse(read_json_file(graph, model.limits.max_graph_bytes), where=str(graph))
+        if given.sha256() != previous["graph_sha256"]:
+            raise SceneGraphError(
+                f"{graph} is not the scene graph {state} was generated from (sha256 "
+                f"{given.sha256()[:12]}, the state's {previous['graph_sha256'][:12]}); give the "
+                "state written with this graph, or leave out --graph")
+    operations = read_json_file(ops, model.limits.max_graph_bytes, "list of edit operations")
+    generation = edit(model, previous, operations, where=str(ops))
+    return write_generation(generation, model.vocab, outputs)
