@@ -19,11 +19,10 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from scene2img.config import ImageGeneratorParams
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.evaluation.colour_agreement import colour_agreement
-from scene2img.stages.train_image import load_generator
-from scene2img.training.image_module import build_generator, image_grid, paint_layout
+from scene2img.stages.train_image import generator_from_config, load_generator
+from scene2img.training.image_module import image_grid, paint_layout
 
 HERE = Path(__file__).resolve().parent
 
@@ -53,9 +52,7 @@ def main() -> None:
     G, vocab, config = load_generator(args.model)
     dataset = SceneGraphDataset(args.data, args.split, config["max_objects"], vocab=vocab)
     torch.manual_seed(0)
-    untrained = _TrainModeBN(build_generator(
-        config["generator"], config["num_classes"], config["num_attributes"],
-        config["image_size"], ImageGeneratorParams(**config["g"])))
+    untrained = _TrainModeBN(generator_from_config(config))
     figures = {
         "model": str(args.model), "split": args.split,
         "iterations": json.loads((args.model.parent / "metrics.json").read_text())

@@ -44,10 +44,9 @@ def toy_coco(tmp_path_factory) -> Path:
     return _processed(tmp_path_factory, "coco-stuff")
 
 
-@pytest.fixture(scope="session")
-def toy_model(toy_vg: Path, tmp_path_factory) -> Path:
+def _model(data: Path, root: Path) -> Path:
     """A model folder (layout_model.pt, image_model.pt, attribute_stats.json) trained for a few
-    steps on `toy_vg`: real weights through the real stages, tiny and fast."""
+    steps on `data`: real weights through the real stages, tiny and fast."""
     import json
 
     from scene2img.data.processed import load_vocab
@@ -55,21 +54,47 @@ def toy_model(toy_vg: Path, tmp_path_factory) -> Path:
     from scene2img.stages.train_image import train_image
     from scene2img.stages.train_layout import train_layout
 
-    root = tmp_path_factory.mktemp("toy-model")
     params = load_params(experiment="toyworld", overrides=[
         f"tracking.uri=sqlite:///{root}/mlflow.db", "trainer.accelerator=cpu",
         "trainer.checkpoint_every_n_steps=1000", "train_layout.max_steps=6",
         "train_layout.val_every_n_steps=6", "train_layout.batch_size=8",
-        "train_image.max_steps=6", "train_image.batch_size=4"])
-    lay = train_layout(toy_vg, root / "layout", params, progress=False)
-    img = train_image(toy_vg, root / "image", params, progress=False)
+        "train_image.max_steps=6", "train_image.batch_size=4", "train_image.ema_bn_batches=2"])
+    lay = train_layout(data, root / "layout", params, progress=False)
+    img = train_image(data, root / "image", params, progress=False)
     model = root / "model"
     model.mkdir()
     (model / "layout_model.pt").write_bytes(lay.model_path.read_bytes())
     (model / "image_model.pt").write_bytes(img.model_path.read_bytes())
-    stats = attribute_statistics(str(toy_vg), load_vocab(toy_vg))
+    stats = attribute_statistics(str(data), load_vocab(data))
     (model / "attribute_stats.json").write_text(json.dumps(stats))
     return model
+
+
+@pytest.fixture(scope="session")
+def toy_model(toy_vg: Path, tmp_path_factory) -> Path:
+    """A model folder trained for a few steps on `toy_vg` (see `_model`)."""
+    return _model(toy_vg, tmp_path_factory.mktemp("toy-model"))
+
+
+@pytest.fixture(scope="session")
+def toy_coco_model(toy_coco: Path, tmp_path_factory) -> Path:
+    """A model folder trained for a few steps on `toy_coco` (masks regressed, as LostGAN's)."""
+    return _model(toy_coco, tmp_path_factory.mktemp("toy-coco-model"))
+
+
+@pytest.fixture(scope="session")
+def vgg_weights(tmp_path_factory) -> Path:
+    """A file shaped like torchvision's vgg19-dcbb9e9d.pth with seeded random weights, holding
+    only the layers the perceptual loss reads (`features.0` ... `features.28`; no classifier)."""
+    import torch
+
+    from scene2img.models.perceptual import vgg19_features
+
+    torch.manual_seed(0)
+    state = {f"features.{k}": v for k, v in vgg19_features().state_dict().items()}
+    path = tmp_path_factory.mktemp("vgg") / "vgg19-random.pth"
+    torch.save(state, path)
+    return path
 
 
 @pytest.fixture

@@ -154,6 +154,7 @@ class EvaluateParams:
     antialias: bool  # also the resize to 299: false = TF1-compatible bilinear (original FID)
     split: str  # train | val | test
     samples_per_layout: int | None  # None: LostGAN's default for the source (COCO 5, VG 1)
+    truncation: float | None  # latents from N(0, 1) truncated at +-this (LostGAN: 2.0); None: N(0, 1)
     batch_size: int
     max_images: int | None  # real images used (None: the whole split)
     scenefid_crop_size: int  # object crops resized to this side
@@ -258,16 +259,22 @@ class ImageGeneratorParams:
     z_img: int  # image latent
     z_obj: int  # per-object latent
     class_dim: int  # class embedding
-    attr_dim: int  # attribute embedding (AttrLostGAN); used when the vocab has attributes
+    attr_dim: int  # attribute features (AttrLostGAN); used when the vocab has attributes
+    attr_hidden: list[int]  # hidden widths of the attribute MLP (AttrLostGAN: 2048 ... 256)
+    mapping: str  # identity (LostGAN-v2) | mlp (ours)
     mask_size: int  # regressed masks, M x M in box coordinates
-    gt_masks: bool  # feed the data's masks where the dataset has them
+    mask_width: int  # mask regression channels (LostGAN-v2: 256)
+    mask_norm: str  # instance (LostGAN-v2) | batch (LostGAN-v1)
+    stage_mask_dim: int  # hidden channels of the stage-mask heads (LostGAN-v2: 100)
+    gt_masks: bool  # feed the data's masks to G instead of regressing them (not LostGAN)
 
 
 @dataclass
 class ImageDiscriminatorParams:
     ch: int  # base width; LostGAN: 64
-    crop: int  # object crops are P x P
-    small_object: float  # both box sides below this fraction: cut from the full-resolution level
+    object_head: str  # roi (LostGAN: ROIAlign 8 x 8 on the shared trunk) | crop (ours)
+    crop: int  # crop head: object crops are P x P
+    small_object: float  # both box sides below this fraction: the finer level
 
 
 @dataclass
@@ -279,12 +286,17 @@ class TrainImageParams:
     max_steps: int  # iterations (one D and one G update each)
     lr_g: float
     lr_d: float
+    mapping_lr_scale: float  # G's mapping parameters train at this x lr_g (LostGAN: 0.1)
     betas: list[float]
     w_image: float  # hinge-loss weights
     w_object: float
     w_attribute: float
+    w_l1: float  # L1 between generated and real image (LostGAN-v2: 1.0)
+    w_vgg: float  # VGG-19 perceptual loss (LostGAN-v2: 1.0); needs vgg_weights
+    vgg_weights: str | None  # local torchvision vgg19-dcbb9e9d.pth
     matching_aware: bool  # real images with shuffled attributes count as fake for D
     ema_decay: float
+    ema_bn_batches: int  # training batches that recompute the EMA generator's BN statistics
     grid_every_n_steps: int  # MLflow image grid (layout | real | EMA generated)
     grid_images: int
     channels_last: bool

@@ -45,7 +45,7 @@ from scene2img.evaluation.metrics import (
     make_inception_score,
     make_kid,
 )
-from scene2img.evaluation.protocol import Protocol, default_samples_per_layout
+from scene2img.evaluation.protocol import Protocol, default_samples_per_layout, latents_name
 from scene2img.training.metrics import LayoutMetrics
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,8 @@ def build_protocol(
     source: str,  # vg | coco-stuff | ade20k, for LostGAN's samples per layout
     mode: str = "gt-layout",  # gt-layout | pred-layout
     lpips_sha256: str | None = None,  # sha256 of the LPIPS weights file, when configured
+    masks: str = "regressed",  # what G draws with: regressed | ground-truth | layout-model
+    generator_weights: str = "unrecorded",  # which weights made the images (EMA, BN statistics)
 ) -> Protocol:
     """The protocol the parameters ask for (counts are filled in by `evaluate_images`)."""
     if params.backbone != backbone.name:
@@ -136,6 +138,9 @@ def build_protocol(
         kid_subset_size=params.kid_subset_size,
         is_splits=params.is_splits,
         diversity=diversity,
+        latents=latents_name(params.truncation),
+        masks=masks,
+        generator_weights=generator_weights,
         seed=params.seed,
     )
 

@@ -21,6 +21,7 @@ from scene2img.errors import ConfigError
 # LostGAN's samples per layout: 5 on COCO-Stuff, 1 on Visual Genome; ADE20K as VG.
 LOSTGAN_SAMPLES_PER_LAYOUT = {"coco-stuff": 5, "vg": 1, "ade20k": 1}
 MODES = ("gt-layout", "pred-layout")
+MASK_SOURCES = ("regressed", "ground-truth", "layout-model")
 
 # Recorded, but not a reason to refuse a comparison: another seed measures the same quantity.
 _NOT_COMPARED = frozenset({"seed"})
@@ -65,6 +66,9 @@ class Protocol:
     kid_subset_size: int = 1000  # in a result: the size used (fewer when a set is smaller)
     is_splits: int = 10
     diversity: str = "skipped: no LPIPS weights configured"  # or "lpips-<net>:<weights sha256>"
+    latents: str = "normal"  # or "truncated-normal:<threshold>" (LostGAN: 2.0)
+    masks: str = "regressed"  # G's own masks | "ground-truth" (the data's) | "layout-model"
+    generator_weights: str = "unrecorded"  # e.g. "ema (decay 0.999); batch norm recomputed ..."
     seed: int = 0
     num_real: int = 0  # images, filled in by the evaluation
     num_generated: int = 0
@@ -76,6 +80,8 @@ class Protocol:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"protocol mode must be one of {MODES}, got {self.mode!r}")
+        if self.masks not in MASK_SOURCES:
+            raise ConfigError(f"protocol masks must be one of {MASK_SOURCES}, got {self.masks!r}")
         for name in ("image_size", "samples_per_layout", "scenefid_crop_size", "kid_subsets",
                      "kid_subset_size", "is_splits"):
             value = getattr(self, name)
@@ -112,6 +118,20 @@ class Protocol:
     def as_tags(self, prefix: str = "eval.") -> dict[str, str]:
         """Flat string tags for MLflow (`eval.backbone`, `eval.backbone_sha256`, ...)."""
         return {f"{prefix}{k}": str(v) for k, v in self.to_dict().items()}
+
+
+def latents_name(truncation: float | None) -> str:
+    """The protocol's `latents`: "normal", or "truncated-normal:<threshold>".
+
+    Example:
+        >>> latents_name(2.0), latents_name(None)
+        ('truncated-normal:2.0', 'normal')
+    """
+    if truncation is None:
+        return "normal"
+    if truncation <= 0:
+        raise ConfigError(f"evaluate.truncation must be positive or null, got {truncation}")
+    return f"truncated-normal:{float(truncation)}"
 
 
 def default_samples_per_layout(source: str) -> int:

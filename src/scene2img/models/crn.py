@@ -20,6 +20,7 @@ from scene2img.models.generator import (
     ObjectStyle,
     masks_to_grid,
     real_objects,
+    truncated_normal,
     widths,
 )
 from scene2img.models.norm import spread
@@ -54,17 +55,22 @@ class CRNGenerator(nn.Module):
         z_img: int = 128,
         z_obj: int = 128,
         class_dim: int = 180,
-        attr_dim: int = 128,
+        attr_dim: int = 180,
+        attr_hidden: tuple[int, ...] = (2048, 1024, 512, 256),
+        mapping: str = "identity",
         mask_size: int = 16,
+        mask_width: int = 256,  # mask regression as LostGAN-v2's (sg2im regresses its own)
+        mask_norm: str = "instance",
         layout_dim: int = 128,  # sg2im --embedding_dim: channels of the layout
     ) -> None:
         super().__init__()
         self.image_size = image_size
         self.z_img_dim, self.z_obj_dim = z_img, z_obj
         chans = widths(image_size, ch)  # one module per resolution 4 .. S
-        self.style = ObjectStyle(num_classes, num_attributes, z_obj, class_dim, attr_dim)
+        self.style = ObjectStyle(num_classes, num_attributes, z_obj, class_dim, attr_dim,
+                                 tuple(attr_hidden), mapping)
         self.to_layout = nn.Linear(self.style.dim, layout_dim)
-        self.mask_regress = MaskRegression(self.style.dim, mask_size, width=2 * ch)
+        self.mask_regress = MaskRegression(self.style.dim, mask_size, mask_width, mask_norm)
         self.noise = nn.Linear(z_img, chans[0] * 4 * 4)
         mods, prev = [], chans[0]
         for c in chans:
@@ -74,10 +80,11 @@ class CRNGenerator(nn.Module):
         self.out = nn.Sequential(nn.Conv2d(chans[-1], 3, 1), nn.Tanh())
 
     def sample_latents(self, batch: int, objects: int, generator: torch.Generator | None = None,
-                       device: torch.device | str | None = None):
+                       device: torch.device | str | None = None,
+                       truncation: float | None = None):
         device = device if device is not None else self.noise.weight.device
-        return (torch.randn(batch, self.z_img_dim, generator=generator, device=device),
-                torch.randn(batch, objects, self.z_obj_dim, generator=generator, device=device))
+        return (truncated_normal((batch, self.z_img_dim), truncation, generator, device),
+                truncated_normal((batch, objects, self.z_obj_dim), truncation, generator, device))
 
     def forward(self, objects, boxes, obj_valid, attributes, z_img, z_obj, masks=None,
                 return_masks: bool = False):

@@ -1,5 +1,15 @@
 """The GAN step for layout-to-image models: hinge losses, the D-then-G update, and the EMA.
 
+The losses are LostGAN-v2's (`train.py` of LostGANs and AttrLostGAN), with their weights:
+
+    D   w_object * hinge(object) + w_image * hinge(image) [+ w_attribute * hinge(attribute)]
+    G   -w_object * D_object - w_image * D_image [- w_attribute * D_attribute]
+        + w_l1 * |fake - real| + w_vgg * VGG-19 perceptual (`models.perceptual`)
+
+AttrLostGAN's attribute term scores every real object, those without attributes included (their
+score is the unconditional part plus the embedding's bias). Matching-aware negatives (real images
+with shuffled attributes count as fake, only objects that have attributes) are ours, off by default.
+
 The loss class owns the step (stylegan2-ada's `accumulate_gradients(phase, ...)` idea); the
 training loop only supplies optimisers and a `backward` (Lightning's `manual_backward`).
 
@@ -10,7 +20,7 @@ parameters are frozen, so the backward pass skips D's weight gradients.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +62,38 @@ def _has_attributes(batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
+def recompute_batch_norm(
+    G: nn.Module,  # generator (e.g. the EMA copy) whose BatchNorm statistics are recomputed
+    batches: Iterable[dict[str, torch.Tensor]],  # training batches (layouts, and masks if given)
+    generate: Callable[[dict[str, torch.Tensor]], torch.Tensor],  # batch -> G's images
+) -> int:
+    """Recompute every `BatchNorm` running mean and variance of `G` for G's own weights.
+
+    The EMA generator's weights are an average of the trained ones, but its batch-norm statistics
+    were copied from the trained generator, which normalises different activations. This resets
+    them and runs `G` in training mode over `batches` with cumulative averaging (momentum None),
+    then restores the momenta and leaves `G` in eval mode. Returns the number of batches used.
+    """
+    norms = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    G.train()
+    count = 0
+    try:
+        for batch in batches:
+            generate(batch)
+            count += 1
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        G.eval()
+    return count
+
+
+@torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema = decay * ema + (1 - decay) * model for parameters; buffers are copied."""
     for e, p in zip(ema.parameters(), model.parameters(), strict=True):
@@ -71,19 +113,54 @@ class LayoutGANLoss:
         w_object: float = 1.0,  # LostGAN lamb_obj
         w_attribute: float = 1.0,  # AttrLostGAN attribute term
         matching_aware: bool = False,  # real images with shuffled attributes count as fake for D
-        gt_masks: bool = True,  # feed the data's masks to G where the dataset has them
+        gt_masks: bool = False,  # feed the data's masks to G (LostGAN: never; masks regressed)
+        w_l1: float = 0.0,  # LostGAN-v2: 1.0, L1 between fake and real image
+        w_vgg: float = 0.0,  # LostGAN-v2: 1.0, VGG-19 perceptual loss
+        perceptual: nn.Module | None = None,  # (fake, real) -> loss; needed when w_vgg > 0
         backward: Callable[[torch.Tensor], None] = torch.Tensor.backward,
     ) -> None:
+        if w_vgg > 0 and perceptual is None:
+            raise ValueError("w_vgg > 0 needs the perceptual network (models.perceptual)")
         self.G, self.D = G, D
         self.w_image, self.w_object, self.w_attribute = w_image, w_object, w_attribute
+        self.w_l1, self.w_vgg, self.perceptual = w_l1, w_vgg, perceptual
         self.matching_aware, self.gt_masks = matching_aware, gt_masks
         self.backward = backward
 
+    @property
+    def losses(self) -> list[str]:
+        """The terms of G's objective that are on (besides the attribute term, which the data
+        decides): recorded with the run."""
+        terms = [name for name, w in (("image", self.w_image), ("object", self.w_object),
+                                      ("attribute", self.w_attribute), ("l1", self.w_l1),
+                                      ("vgg", self.w_vgg)) if w > 0]
+        return terms
+
+    def masks_for(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The masks G is given for `batch`: the data's with `gt_masks`, else None (regressed)."""
+        if not self.gt_masks:
+            return None
+        if not bool(batch["has_masks"].all()):
+            raise ValueError("gt_masks is on but the batch has images without masks")
+        return batch["masks"]
+
     def generate(self, batch: dict[str, torch.Tensor], z_img: torch.Tensor,
                  z_obj: torch.Tensor, G: nn.Module | None = None) -> torch.Tensor:
-        masks = batch["masks"] if self.gt_masks and bool(batch["has_masks"].all()) else None
         return (G or self.G)(batch["objects"], batch["boxes"], batch["obj_valid"],
-                             batch["attributes"], z_img, z_obj, masks)
+                             batch["attributes"], z_img, z_obj, self.masks_for(batch))
+
+    def recompute_batch_norm(self, G: nn.Module, batches: Iterable[dict[str, torch.Tensor]],
+                             generator: torch.Generator | None = None) -> int:
+        """`recompute_batch_norm` for G (e.g. the EMA copy) with training latents and masks."""
+        def generate(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            b, o = batch["objects"].shape
+            z_img, z_obj = G.sample_latents(b, o, generator, device="cpu")
+            device = batch["objects"].device
+            return self.generate(batch, z_img.to(device), z_obj.to(device), G=G)
+
+        with torch.random.fork_rng(devices=[]):  # dropout: reproducible, caller's RNG untouched
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+            return recompute_batch_norm(G, batches, generate)
 
     def _scores(self, images, batch):
         return self.D(images, batch["objects"], batch["boxes"], batch["obj_valid"],
@@ -110,10 +187,9 @@ class LayoutGANLoss:
         }
         loss = self.w_image * stats["d_image"] + self.w_object * stats["d_object"]
         if "attribute" in real:
-            has = _has_attributes(batch)
-            d_attr = hinge_real(real["attribute"][has]) + hinge_fake(fake["attribute"][has])
+            d_attr = hinge_real(real["attribute"]) + hinge_fake(fake["attribute"])
             if mismatched is not None:
-                d_attr = d_attr + hinge_fake(real["mismatched"][has])
+                d_attr = d_attr + hinge_fake(real["mismatched"][_has_attributes(batch)])
             stats["d_attribute"] = d_attr
             loss = loss + self.w_attribute * d_attr
         stats["d_loss"] = loss
@@ -126,9 +202,15 @@ class LayoutGANLoss:
         stats = {"g_image": -mean_score(scores["image"]), "g_object": -mean_score(scores["object"])}
         loss = self.w_image * stats["g_image"] + self.w_object * stats["g_object"]
         if scores["attribute"] is not None:
-            has = _has_attributes(batch)
-            stats["g_attribute"] = -mean_score(scores["attribute"][has])
+            stats["g_attribute"] = -mean_score(scores["attribute"])
             loss = loss + self.w_attribute * stats["g_attribute"]
+        real = batch["image"].to(fake.dtype)
+        if self.w_l1 > 0:
+            stats["g_l1"] = F.l1_loss(fake.float(), real.float())
+            loss = loss + self.w_l1 * stats["g_l1"]
+        if self.w_vgg > 0:
+            stats["g_vgg"] = self.perceptual(fake, real)
+            loss = loss + self.w_vgg * stats["g_vgg"]
         stats["g_loss"] = loss
         return loss, stats
 
@@ -156,15 +238,24 @@ class LayoutGANLoss:
         opt_d: torch.optim.Optimizer,
         generator: torch.Generator | None = None,  # latents and shuffles (reproducible runs)
     ) -> dict:
-        """One iteration: G forward once, D update, then G update. Returns detached stats."""
+        """One iteration: G forward once, D update, then G update. Returns detached stats.
+
+        Stochastic layers (the PSP module's dropout) draw from the global RNG, which is seeded
+        for the iteration from `generator` and restored afterwards: with the latent stream in a
+        checkpoint, a resumed run repeats them exactly.
+        """
         b, o = batch["objects"].shape
         z_img, z_obj = self.G.sample_latents(b, o, generator, device="cpu")
+        seed = int(torch.randint(2**62, (1,), generator=generator))
         device = batch["image"].device
-        fake = self.generate(batch, z_img.to(device), z_obj.to(device))
-        opt_d.zero_grad(set_to_none=True)
-        stats = self.accumulate_gradients("D", batch, fake, generator)
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        stats.update(self.accumulate_gradients("G", batch, fake))
-        opt_g.step()
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            fake = self.generate(batch, z_img.to(device), z_obj.to(device))
+            opt_d.zero_grad(set_to_none=True)
+            stats = self.accumulate_gradients("D", batch, fake, generator)
+            opt_d.step()
+            opt_g.zero_grad(set_to_none=True)
+            stats.update(self.accumulate_gradients("G", batch, fake))
+            opt_g.step()
         return stats

@@ -5,6 +5,11 @@ object's style vector is projected to a per-channel gamma and beta, spread over 
 and averaged where masks overlap. Pixels that no object covers keep the plain batch-normalised
 features.
 
+Differs from the reference (LostGANs' `SpatialAdaptiveSynBatchNorm2d`), which divides the spread by
+the cover everywhere (`sum(m * gamma) / (sum(m) + 1e-6)`), so that a lone object's mask value does
+not matter: here a partial cover (below 1) keeps its weight and fades the style out, which makes
+the regressed mask an intensity and gives it a gradient wherever its object is alone.
+
 The inner `nn.BatchNorm2d` is a plain module, so Lightning's `sync_batchnorm` converts it to
 `SyncBatchNorm` under DDP.
 """

@@ -37,7 +37,7 @@ STEP_PARAMS: dict[str, tuple[str, ...]] = {
     "train_layout": ("train_layout", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
     "train_image": ("train_image", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
     "evaluate": ("evaluate", "tracking", "pipeline.gate"),
-    "register": ("register", "tracking"),
+    "register": ("register", "serve", "tracking"),
     "promote": ("promote", "register.name", "tracking"),
 }
 STEPS = tuple(STEP_PARAMS)  # the DAG's steps, in order

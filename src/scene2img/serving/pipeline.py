@@ -8,8 +8,9 @@ an edit can regenerate with the untouched objects' latents and boxes kept. The s
 which model wrote it (`SceneToImage.fingerprint`) and the sha256 of the scene graph it was
 generated from; `check_state` refuses one that does not fit the model, before any work.
 
-It is what `scene2img generate` / `edit`, the registered MLflow model and the evaluation's
-predicted-layout mode run.
+It is what `scene2img generate` / `edit` and the registered MLflow model run. An image model
+trained on ground-truth masks (`train_image.g.gt_masks`) is given the layout model's predicted
+masks, as in the evaluation's predicted-layout mode; other image models regress their own.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ class SceneToImage:
         self.attribute_stats = attribute_stats
         self.device = torch.device(device)
         self.max_objects = min(layout_config["max_objects"], generator_config["max_objects"])
+        from scene2img.training.image_module import takes_masks
+
+        self.takes_masks = takes_masks(generator_config)
         self.limits = limits or default_limits()  # params.yaml: serve
 
     @classmethod
@@ -89,10 +93,12 @@ class SceneToImage:
                    limits: ServeParams | None = None) -> SceneToImage:
         """Load the two exports (weights_only) and check they share one vocabulary."""
         from scene2img.stages.train_image import load_generator
+        from scene2img.training.image_module import check_mask_sizes
         from scene2img.training.layout_export import load_layout_model
 
         layout, vocab, layout_config = load_layout_model(layout_path)
         generator, gen_vocab, gen_config = load_generator(image_path)
+        check_mask_sizes(gen_config, layout_config, f"{image_path} / {layout_path}")
         if gen_vocab.to_json() != vocab.to_json():
             raise ModelError(f"{layout_path} and {image_path} were trained on different "
                              "vocabularies; train both on the same processed dataset")
@@ -161,7 +167,7 @@ class SceneToImage:
         for i, k in enumerate(kept):
             if k and k.get("z") is not None:
                 z_obj[0, i] = torch.tensor(k["z"], dtype=torch.float32)
-        image = self._paint(graph, boxes, z_img, z_obj)
+        image = self._paint(graph, boxes, z_img, z_obj, masks)
         state = {
             "version": STATE_VERSION,
             "model": self.fingerprint,
@@ -252,9 +258,12 @@ class SceneToImage:
         return boxes.cpu(), masks.cpu()
 
     def _paint(self, graph: SceneGraph, boxes: torch.Tensor, z_img: torch.Tensor,
-               z_obj: torch.Tensor) -> np.ndarray:
+               z_obj: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
         objs, _, attrs = self._indices(graph)
         n = len(objs)
+        given = None  # [1, n + 1, M, M]: the layout model's masks, none for __image__
+        if self.takes_masks:
+            given = torch.cat([masks.float(), masks.new_zeros(1, *masks.shape[1:])])[None]
         objects = torch.tensor([*objs, self.vocab.object_name_to_idx["__image__"]])[None]
         all_boxes = torch.cat([boxes, torch.tensor([[0.0, 0.0, 1.0, 1.0]])])[None]
         attributes = torch.zeros(1, n + 1, self.vocab.num_attributes)
@@ -262,7 +271,8 @@ class SceneToImage:
             attributes[0, i, a] = 1.0
         d = self.device
         image = self.generator(objects.to(d), all_boxes.to(d), torch.ones(1, n + 1, dtype=torch.bool,
-                               device=d), attributes.to(d), z_img.to(d), z_obj.to(d))
+                               device=d), attributes.to(d), z_img.to(d), z_obj.to(d),
+                               None if given is None else given.to(d))
         if not torch.isfinite(image).all():  # never a black picture that looks like a result
             raise ModelError("the generator produced non-finite pixels; check the model's weights "
                              "(and, for an edit, its state file)")

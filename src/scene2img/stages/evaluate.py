@@ -19,11 +19,13 @@ from torch.utils.data import DataLoader
 from scene2img.config import Params
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.processed import manifest_sha256, read_manifest
+from scene2img.errors import DataError
 from scene2img.evaluation.backbones import build_backbone
 from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_images
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
 from scene2img.tracking.lineage import flatten_params, lineage_tags
+from scene2img.training.image_module import check_mask_sizes, takes_masks
 
 log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
@@ -36,25 +38,49 @@ class EvaluateResult:
     run_id: str | None
 
 
-def _generate_fn(generator, layout_model, mode: str):
-    """(batch, sample) -> images (gt-layout) or Generated(images, predicted boxes)."""
+def mask_source(given_masks: bool, mode: str) -> str:
+    """The protocol's `masks`: what the generator draws with in `mode`."""
+    if not given_masks:
+        return "regressed"
+    return "ground-truth" if mode == "gt-layout" else "layout-model"
+
+
+def generate_fn(
+    generator: torch.nn.Module,  # exported image generator (eval mode)
+    layout_model: torch.nn.Module | None,  # needed in pred-layout mode
+    mode: str,  # gt-layout | pred-layout
+    given_masks: bool,  # the generator was trained on given masks (export config `masks`)
+    truncation: float | None,  # latents truncated at +-this (LostGAN: 2.0); None: N(0, 1)
+):
+    """(batch, sample) -> images (gt-layout) or Generated(images, predicted boxes).
+
+    A generator trained with ground-truth masks is given the data's masks in gt-layout mode and
+    the layout model's predicted masks in pred-layout mode; others regress their own.
+    """
 
     @torch.no_grad()
     def generate(batch: dict[str, torch.Tensor], sample: int):
         b, o = batch["objects"].shape
-        z_img, z_obj = generator.sample_latents(b, o, device=batch["objects"].device)
-        boxes = batch["boxes"]
+        z_img, z_obj = generator.sample_latents(b, o, device=batch["objects"].device,
+                                                truncation=truncation)
+        boxes, masks = batch["boxes"], None
+        if given_masks and mode == "gt-layout":
+            if not bool(batch["has_masks"].all()):
+                raise DataError("the image model takes ground-truth masks but this split has "
+                                "images without masks; evaluate it on data with masks")
+            masks = batch["masks"]
         if mode == "pred-layout":
-            pred, _ = layout_model(batch["objects"], batch["obj_valid"], batch["triples"],
-                                   batch["triple_valid"], batch["attributes"])
+            pred, pred_masks = layout_model(batch["objects"], batch["obj_valid"], batch["triples"],
+                                            batch["triple_valid"], batch["attributes"])
             x0y0 = pred[..., :2].clamp(0, 1)
             x1y1 = (pred[..., :2] + pred[..., 2:]).clamp(0, 1)
             boxes = torch.cat([x0y0, x1y1 - x0y0], -1)
             # the __image__ object and padding keep their boxes
             real = batch["obj_valid"] & (batch["objects"] != 0)
             boxes = torch.where(real[..., None], boxes, batch["boxes"])
+            masks = pred_masks if given_masks else None
         images = generator(batch["objects"], boxes, batch["obj_valid"], batch["attributes"],
-                           z_img, z_obj)
+                           z_img, z_obj, masks)
         return Generated(images, boxes) if mode == "pred-layout" else images
 
     return generate
@@ -79,12 +105,16 @@ def evaluate(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     generator, vocab, gen_config = load_generator(image_model)
     generator = generator.to(device)
+    gt_masks = takes_masks(gen_config)
     layout = None
     modes = ["gt-layout"]
     if layout_model is not None:
-        layout, _, _ = load_layout_model(layout_model)
+        layout, _, layout_config = load_layout_model(layout_model)
+        check_mask_sizes(gen_config, layout_config, f"{image_model} / {layout_model}")
         layout = layout.to(device)
         modes.append("pred-layout")
+    weights = "; ".join(f"{k} {gen_config[k]}" for k in ("weights", "batch_norm")
+                        if k in gen_config) or "unrecorded"
     backbone = build_backbone(p.backbone, p.inception_weights, p.random_inception_seed,
                               p.antialias)
     manifest = read_manifest(data_url)
@@ -95,8 +125,10 @@ def evaluate(
     artifacts = []
     for mode in modes:
         protocol = build_protocol(p, backbone, manifest["params"]["image_size"],
-                                  manifest_sha256(data_url), manifest["source"], mode)
-        result = evaluate_images(loader, _generate_fn(generator, layout, mode), protocol, device,
+                                  manifest_sha256(data_url), manifest["source"], mode,
+                                  masks=mask_source(gt_masks, mode), generator_weights=weights)
+        generate = generate_fn(generator, layout, mode, gt_masks, p.truncation)
+        result = evaluate_images(loader, generate, protocol, device,
                                  backbone=backbone, class_names=vocab.object_idx_to_name,
                                  max_images=p.max_images, report_samples=p.report_samples,
                                  progress=True)

@@ -2,13 +2,16 @@
 
 Writes into `out_dir`:
 
-    image_model.pt      the EMA generator (state dict + config + vocab; weights_only-safe)
+    image_model.pt      the EMA generator, its batch-norm statistics recomputed for its own weights
+                        (state dict + config + vocab; weights_only-safe); the config records
+                        whether G takes the data's masks (`gt_masks`), which weights these are,
+                        how their BN statistics were made, and which losses were on
     metrics.json        final training losses and throughput (for DVC)
     checkpoints/        Lightning checkpoints; `last.ckpt` is what `resume=True` continues from
     mlflow_run_id       the MLflow run, continued on resume
 
-Every run is an MLflow run: params, losses, and image grids (layout | real | EMA generated). The
-image size is the data's. `train_image.max_steps` counts iterations (one D and one G update);
+Every run is an MLflow run: params, losses (the tag `train_image.losses` lists the terms that
+were on), and image grids (layout | real | EMA generated). The image size is the data's. `train_image.max_steps` counts iterations (one D and one G update);
 Lightning's `global_step` and `trainer.checkpoint_every_n_steps` count optimiser steps (two per
 iteration).
 """
@@ -27,13 +30,22 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
-from scene2img.config import ImageGeneratorParams, Params
+from scene2img.config import ImageGeneratorParams, Params, TrainImageParams
+from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.vocab import Vocab
-from scene2img.errors import ModelError
+from scene2img.errors import ConfigError, ModelError
 from scene2img.files import atomic_write_json
+from scene2img.models.gan_loss import LayoutGANLoss
+from scene2img.models.perceptual import VGGPerceptualLoss, load_vgg19_features
 from scene2img.stages._training import training_logger
-from scene2img.training.image_module import ImageGANModule, build_discriminator, build_generator
+from scene2img.training.image_module import (
+    ImageGANModule,
+    build_discriminator,
+    build_generator,
+    masks_source,
+)
 from scene2img.training.runtime import (
     build_trainer,
     load_export,
@@ -45,7 +57,8 @@ from scene2img.training.sampling import DataPosition, ResumableDataModule
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODEL_FILE", "TrainImageResult", "load_generator", "train_image"]
+__all__ = ["MODEL_FILE", "TrainImageResult", "generator_from_config", "load_generator",
+           "train_image"]
 
 MODEL_FILE = "image_model.pt"
 METRICS_FILE = "metrics.json"
@@ -112,17 +125,25 @@ def train_image(
     if not len(train):
         raise ModelError(f"{data_url}: the train split is empty; nothing to train on")
     image_size = int(train[0]["image"].shape[-1])
+    if tp.g.gt_masks and not bool(train[0]["has_masks"]):
+        raise ConfigError(f"train_image.g.gt_masks is true but {data_url} has no masks (Visual "
+                          "Genome has none); set train_image.g.gt_masks=false (LostGAN's "
+                          "default: masks regressed)")
+    perceptual = VGGPerceptualLoss(load_vgg19_features(tp.vgg_weights)) if tp.w_vgg > 0 else None
     G = build_generator(tp.generator, vocab.num_objects, vocab.num_attributes, image_size, tp.g)
     D = build_discriminator(vocab.num_objects, vocab.num_attributes, image_size, tp.d)
     if tp.channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    module = ImageGANModule(G, D, tp, vocab.num_objects)
+    module = ImageGANModule(G, D, tp, vocab.num_objects, perceptual)
+    losses = module.gan.losses
 
     logger, run_id = training_logger("train_image", params, data_url, out_dir, resumed=bool(ckpt),
                                      hyperparams={
         "train_image": dataclasses.asdict(tp), "image_size": image_size,
         "vocab": {"objects": vocab.num_objects, "attributes": vocab.num_attributes}},
-        kfp_run_id=kfp_run_id)
+                                     kfp_run_id=kfp_run_id,
+                                     tags={"train_image.losses": "+".join(losses),
+                                           "train_image.masks": masks_source(tp.g.gt_masks)})
 
     throughput = _Throughput()
     overrides: dict[str, Any] = {"strategy": _ddp_strategy(params.trainer.strategy)}
@@ -155,13 +176,40 @@ def train_image(
                     "train_images_per_s": round(throughput.rate(), 3)})
     model_path, metrics_path = out_dir / MODEL_FILE, out_dir / METRICS_FILE
     if trainer.is_global_zero:
-        export_generator(model_path, module.G_ema, tp.generator, image_size, tp.g, vocab,
+        G_ema, batch_norm = ema_for_export(module, train, tp, image_size, vocab)
+        export_generator(model_path, G_ema, tp.generator, image_size, tp.g, vocab,
                          max_objects=params.data.max_objects,
+                         provenance={"weights": f"ema (decay {tp.ema_decay})",
+                                     "batch_norm": batch_norm, "losses": losses},
                          extra={"params": dataclasses.asdict(tp), "metrics": metrics,
                                 "mlflow_run_id": run_id, "data": str(data_url)})
         atomic_write_json(metrics_path, metrics)
         log.info("image GAN: %d iterations -> %s", metrics["iterations"], model_path)
     return TrainImageResult(out_dir, model_path, metrics_path, metrics, run_id)
+
+
+def ema_for_export(module: ImageGANModule, train: SceneGraphDataset, tp: TrainImageParams,
+                   image_size: int, vocab: Vocab) -> tuple[nn.Module, str]:
+    """A plain copy of the EMA generator (no SyncBatchNorm) with its batch-norm statistics
+    recomputed on the training device over the first `ema_bn_batches` training batches, and how
+    they were made.
+
+    `update_ema` copies the trained G's running statistics, which belong to G's weights; the EMA
+    weights normalise other activations, so their statistics are measured again here.
+    """
+    G = build_generator(tp.generator, vocab.num_objects, vocab.num_attributes, image_size, tp.g)
+    G.load_state_dict({k: v.detach().cpu() for k, v in module.G_ema.state_dict().items()})
+    G.eval()
+    if tp.ema_bn_batches <= 0:
+        return G, "copied from the trained generator"
+    G.to(module.device)
+    loader = DataLoader(train, batch_size=tp.batch_size, shuffle=False)
+    batches = ({k: v.to(module.device) for k, v in b.items()}
+               for _, b in zip(range(tp.ema_bn_batches), loader, strict=False))
+    gan = LayoutGANLoss(G, module.D, gt_masks=tp.g.gt_masks)
+    count = gan.recompute_batch_norm(G, batches, torch.Generator().manual_seed(tp.seed + 7))
+    log.info("EMA generator: batch-norm statistics recomputed over %d training batches", count)
+    return G.cpu(), f"recomputed over {count} training batches"
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,13 +218,24 @@ def train_image(
 
 def export_generator(path: Path, G: nn.Module, kind: str, image_size: int,
                      g: ImageGeneratorParams, vocab: Vocab, max_objects: int,
-                     extra: dict | None = None) -> Path:
-    """The generator as a weights_only-safe export (`runtime.save_export`, kind "image")."""
+                     provenance: dict | None = None, extra: dict | None = None) -> Path:
+    """The generator as a weights_only-safe export (`runtime.save_export`, kind "image").
+
+    The config records `masks` ("ground-truth": callers must give G masks, the data's or the
+    layout model's; "regressed": G makes its own) and `provenance` (weights, batch norm, losses).
+    """
     config = {"generator": kind, "image_size": image_size, "num_classes": vocab.num_objects,
               "num_attributes": vocab.num_attributes, "max_objects": max_objects,
-              "g": dataclasses.asdict(g)}
+              "g": dataclasses.asdict(g), "masks": masks_source(g.gt_masks),
+              **(provenance or {})}
     state = {k: v.contiguous() for k, v in G.state_dict().items()}
     return save_export(path, EXPORT_KIND, state, config, vocab, extra)
+
+
+def generator_from_config(config: dict) -> nn.Module:
+    """A freshly initialised generator of an export's architecture (its `config`)."""
+    return build_generator(config["generator"], config["num_classes"], config["num_attributes"],
+                           config["image_size"], ImageGeneratorParams(**config["g"]))
 
 
 def load_generator(path: str | Path) -> tuple[nn.Module, Vocab, dict]:
@@ -190,8 +249,7 @@ def load_generator(path: str | Path) -> tuple[nn.Module, Vocab, dict]:
     config = payload["config"]
     vocab = Vocab.from_json(payload["vocab"], where=str(path))
     try:
-        G = build_generator(config["generator"], config["num_classes"], config["num_attributes"],
-                            config["image_size"], ImageGeneratorParams(**config["g"]))
+        G = generator_from_config(config)
         G.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError) as exc:
         raise ModelError(f"{path}: image model does not match this code ({exc}); re-export it") \

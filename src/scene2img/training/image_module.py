@@ -37,12 +37,59 @@ def build_generator(kind: str, num_classes: int, num_attributes: int, image_size
         raise ConfigError(f"train_image.generator: unknown {kind!r}; known: {sorted(GENERATORS)}")
     kwargs = dataclasses.asdict(params)
     kwargs.pop("gt_masks")  # a data choice, not an architecture one
-    return GENERATORS[kind](num_classes, num_attributes, image_size, **kwargs)
+    if kind == "crn":
+        kwargs.pop("stage_mask_dim")  # LostGAN-v2's stage masks; the CRN has none
+    try:
+        return GENERATORS[kind](num_classes, num_attributes, image_size, **kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"train_image.g: {exc}") from None
 
 
 def build_discriminator(num_classes: int, num_attributes: int, image_size: int,
                         params: ImageDiscriminatorParams) -> nn.Module:
-    return LostGANDiscriminator(num_classes, num_attributes, image_size, **dataclasses.asdict(params))
+    try:
+        return LostGANDiscriminator(num_classes, num_attributes, image_size,
+                                    **dataclasses.asdict(params))
+    except ValueError as exc:
+        raise ConfigError(f"train_image.d: {exc}") from None
+
+
+def generator_param_groups(G: nn.Module, lr: float, mapping_scale: float) -> list[dict]:
+    """Adam groups: G's mapping at `mapping_scale` x lr (LostGAN's train.py gives parameters
+    named "mapping" 0.1 x lr_g), everything else at lr. Empty groups are left out."""
+    mapping = [p for n, p in G.named_parameters() if ".mapping." in f".{n}"]
+    ids = {id(p) for p in mapping}
+    rest = [p for p in G.parameters() if id(p) not in ids]
+    groups = [{"params": rest, "lr": lr}]
+    if mapping:
+        groups.append({"params": mapping, "lr": lr * mapping_scale})
+    return groups
+
+
+# --------------------------------------------------------------------------------------------
+# what an exported generator's config says about its masks
+
+
+def masks_source(gt_masks: bool) -> str:
+    """What G's masks are: "ground-truth" (given by the caller) or "regressed" (its own)."""
+    return "ground-truth" if gt_masks else "regressed"
+
+
+def takes_masks(config: dict) -> bool:
+    """Whether an exported generator must be given masks (trained with `gt_masks`): the data's
+    in ground-truth-layout evaluation, the layout model's in predicted-layout mode and serving."""
+    return config.get("masks") == masks_source(True)
+
+
+def check_mask_sizes(gen_config: dict, layout_config: dict | None, where: str) -> None:
+    """A generator that takes masks needs the layout model's M x M to be its own."""
+    if layout_config is None or not takes_masks(gen_config):
+        return
+    m_gen, m_lay = gen_config["g"]["mask_size"], layout_config.get("mask_size")
+    if m_gen != m_lay:
+        raise ConfigError(f"{where}: the image model takes {m_gen} x {m_gen} masks but the "
+                          f"layout model predicts {m_lay} x {m_lay}; train them with the same "
+                          "mask size")
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,16 +137,18 @@ def image_grid(columns: list[torch.Tensor]) -> np.ndarray:
 
 class ImageGANModule(pl.LightningModule):
     def __init__(self, G: nn.Module, D: nn.Module, params: TrainImageParams,
-                 num_classes: int) -> None:
+                 num_classes: int, perceptual: nn.Module | None = None) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.G, self.D = G, D
         self.G_ema = copy.deepcopy(G).eval().requires_grad_(False)
         self.params = params
         self.num_classes = num_classes
+        # The perceptual network is a fixed part of the loss, kept out of the module's state
+        # (checkpoints) and of DDP: `LayoutGANLoss` holds it, `on_fit_start` moves it.
         self.gan = LayoutGANLoss(G, D, params.w_image, params.w_object, params.w_attribute,
-                                 params.matching_aware, params.g.gt_masks,
-                                 backward=self.manual_backward)
+                                 params.matching_aware, params.g.gt_masks, params.w_l1,
+                                 params.w_vgg, perceptual, backward=self.manual_backward)
         self.rng = torch.Generator().manual_seed(params.seed)
         self.grid_batch: dict[str, torch.Tensor] | None = None
 
@@ -107,10 +156,15 @@ class ImageGANModule(pl.LightningModule):
         # one latent stream per process (DDP ranks draw different latents)
         self.rng.manual_seed(self.params.seed + 1000 * self.global_rank)
 
+    def on_fit_start(self) -> None:
+        if self.gan.perceptual is not None:
+            self.gan.perceptual.to(self.device)
+
     def configure_optimizers(self):
         p = self.params
         fused = p.fused_adam or None
-        opt_g = torch.optim.Adam(self.G.parameters(), p.lr_g, betas=tuple(p.betas), fused=fused)
+        opt_g = torch.optim.Adam(generator_param_groups(self.G, p.lr_g, p.mapping_lr_scale),
+                                 p.lr_g, betas=tuple(p.betas), fused=fused)
         opt_d = torch.optim.Adam(self.D.parameters(), p.lr_d, betas=tuple(p.betas), fused=fused)
         return opt_g, opt_d
 

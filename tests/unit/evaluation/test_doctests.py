@@ -9,7 +9,8 @@ import importlib
 import pytest
 import torch
 
-MODULES = ["backbones", "diversity", "evaluator", "images", "metrics", "protocol", "report"]
+MODULES = ["backbones", "diversity", "evaluator", "images", "mask_agreement", "metrics", "protocol",
+           "report"]
 
 
 @pytest.mark.parametrize("name", MODULES)

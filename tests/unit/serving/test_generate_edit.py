@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scene2img.errors import ModelError, SceneGraphError
+from scene2img.errors import ConfigError, ModelError, SceneGraphError
 from scene2img.serving.edit import edit, edit_locality
 from scene2img.serving.pipeline import SceneToImage
+from scene2img.training.image_module import check_mask_sizes
 
 CLI = str(Path(sys.executable).with_name("scene2img"))
 GRAPH = {"version": 1,
@@ -95,3 +96,62 @@ def test_non_finite_pixels_are_an_error_not_a_black_image(model: SceneToImage) -
     nan = [float("nan")] * model.generator.z_img_dim
     with pytest.raises(ModelError, match="non-finite pixels"):
         model.generate(model.parse(GRAPH), seed=0, keep={"z_img": nan})
+
+
+# --------------------------------------------------------------------------------------------
+# the same on COCO-Stuff's toy world: masks, no attributes
+
+COCO_GRAPH = {"version": 1,
+              "objects": [{"name": "car"}, {"name": "tree"}, {"name": "grass"},
+                          {"name": "sky-other"}],
+              "relationships": [{"subject": 0, "predicate": "left of", "object": 1},
+                                {"subject": 3, "predicate": "above", "object": 2}]}
+
+
+@pytest.fixture(scope="module")
+def coco_model(toy_coco_model: Path) -> SceneToImage:
+    return SceneToImage.from_dir(toy_coco_model)
+
+
+def _masks_given(model: SceneToImage, graph, seed: int) -> list:
+    """Generate once and return what the image generator was given as masks."""
+    seen = []
+    hook = model.generator.register_forward_pre_hook(
+        lambda module, args: seen.append(args[6] if len(args) > 6 else None))
+    try:
+        generation = model.generate(graph, seed=seed)
+    finally:
+        hook.remove()
+    return [generation, *seen]
+
+
+def test_coco_generation_and_edits_with_learned_masks(coco_model: SceneToImage) -> None:
+    graph = coco_model.parse(COCO_GRAPH)
+    a, given = _masks_given(coco_model, graph, seed=3)
+    assert given is None  # LostGAN's default: the generator regresses its own masks
+    assert coco_model.generator_config["masks"] == "regressed"
+    assert np.array_equal(a.image, coco_model.generate(graph, seed=3).image)
+    assert not np.array_equal(a.image, coco_model.generate(graph, seed=4).image)
+    added = edit(coco_model, a.state, [{"op": "add", "object": {"name": "boat"},
+                                        "relationships": [{"predicate": "right of",
+                                                           "object": 1}]}])
+    assert np.allclose(added.boxes[:4], a.boxes)
+    assert len(edit(coco_model, added.state, [{"op": "remove", "index": 4}]).graph.objects) == 4
+
+
+def test_model_on_ground_truth_masks_paints_with_the_layout_models(coco_model) -> None:
+    """An image model trained with `gt_masks` is given the layout model's predicted masks (as in
+    the evaluation's predicted-layout mode), zero for `__image__`."""
+    from scene2img.stages.train_image import generator_from_config
+
+    config = {**coco_model.generator_config, "masks": "ground-truth"}
+    G = generator_from_config(config).eval()
+    G.load_state_dict(coco_model.generator.state_dict())
+    gt_model = SceneToImage(coco_model.layout_model, coco_model.layout_config, G, config,
+                            coco_model.vocab, coco_model.attribute_stats)
+    generation, given = _masks_given(gt_model, gt_model.parse(COCO_GRAPH), seed=1)
+    assert given.shape == (1, 5, 16, 16)
+    assert np.allclose(given[0, :4].numpy(), generation.masks)
+    assert float(given[0, 4].abs().max()) == 0.0
+    with pytest.raises(ConfigError, match="takes 16 x 16 masks but the layout model predicts 8"):
+        check_mask_sizes(config, {**coco_model.layout_config, "mask_size": 8}, "here")
