@@ -5,7 +5,8 @@ KFP component gets one string parameter, `params`: the JSON of only its step's k
 KFP struct parameters cannot hold the nulls params.yaml uses). As a DVC stage depends only on the
 keys dvc.yaml lists for it, a task's inputs, and so its cache key, change only when one of its
 keys does: a new `train_image.lr_g` reruns train-image and what follows, and reuses the cached
-ingest, preprocess and train-layout tasks. A test checks dvc.yaml against this table.
+ingest, preprocess and train-layout tasks. Tests check this table against the keys the steps'
+code reads, and dvc.yaml against it.
 
 The KFP run id does not travel as a task input: KFP resolves it before computing the cache key,
 so every run would miss the cache. On the cluster each pod reads it from its `pipeline/runid`
@@ -41,6 +42,10 @@ STEP_PARAMS: dict[str, tuple[str, ...]] = {
     "promote": ("promote", "register.name", "tracking"),
 }
 STEPS = tuple(STEP_PARAMS)  # the DAG's steps, in order
+
+# Sections that say where a step logs and runs, not what it computes: a DVC stage does not
+# depend on them (dvc.yaml lists each stage's other keys from STEP_PARAMS; tests/unit/test_dvc.py).
+RUN_SETTINGS = ("tracking", "pipeline")
 
 KFP_RUN_ID_ENV = "KFP_RUN_ID"  # the pod's `pipeline/runid` label on the cluster
 KFP_RUN_ID_LABEL = "pipeline/runid"

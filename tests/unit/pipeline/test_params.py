@@ -1,15 +1,19 @@
 """What each step receives: only its keys, typed, and an error naming any key it was not given;
-the table agrees with dvc.yaml."""
+the table agrees with the keys the steps' code reads."""
 
 from __future__ import annotations
 
+import ast
 import copy
+import dataclasses
+import importlib.util
 import json
+import typing
+from pathlib import Path
 
 import pytest
-import yaml
 
-from scene2img.config import load_params
+from scene2img.config import Params, load_params
 from scene2img.errors import ConfigError, ParamNotGivenError
 from scene2img.pipeline import PipelineError
 from scene2img.pipeline.params import (
@@ -20,7 +24,6 @@ from scene2img.pipeline.params import (
     step_params,
     typed,
 )
-from tests.conftest import PROJECT_ROOT
 
 
 def test_each_step_receives_only_its_keys_and_they_round_trip():
@@ -84,15 +87,92 @@ def test_caching_needs_one_entry_per_step():
         pipeline_arguments(params)
 
 
-def test_dvc_stages_depend_on_the_sections_their_steps_read():
-    """dvc.yaml lists params per stage by hand; for the stages that are pipeline steps, the
-    sections must be those in STEP_PARAMS, less `tracking` and `pipeline` (where a step logs
-    and runs, not what it computes: a DVC stage may leave them out)."""
-    stages = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["stages"]
-    shared = [step for step in STEPS if step in stages]
-    assert shared == ["preprocess", "train_layout", "train_image", "evaluate"]
-    for step in shared:
-        dvc = {p for p in stages[step]["params"] if isinstance(p, str)}
-        kfp = {key.split(".")[0] for key in STEP_PARAMS[step]}
-        assert dvc <= kfp, (step, dvc - kfp)
-        assert kfp - {"tracking", "pipeline"} <= dvc, (step, kfp - dvc)
+# step -> the code that reads its params: (module, function) in `scene2img.pipeline.steps`, or
+# whole modules (None): the stage, and for training the TrainJob and the training stages' helper
+_STEP = "scene2img.pipeline.steps"
+_TRAIN = [(_STEP, "train"), ("scene2img.pipeline.trainjob", None),
+          ("scene2img.stages._training", None)]
+STEP_CODE = {
+    "ingest": [(_STEP, "ingest")],
+    "preprocess": [(_STEP, "preprocess")],
+    "train_layout": [*_TRAIN, ("scene2img.stages.train_layout", None)],
+    "train_image": [*_TRAIN, ("scene2img.stages.train_image", None)],
+    "evaluate": [(_STEP, "evaluate"), ("scene2img.stages.evaluate", None)],
+    "register": [(_STEP, "register"), ("scene2img.stages.register", None)],
+    "promote": [(_STEP, "promote"), ("scene2img.stages.promote", None)],
+}
+
+
+def _chain(node: ast.AST) -> tuple[str | None, list[str]]:
+    """`a.b.c` -> ("a", ["b", "c"]); (None, []) if it is not a name's attributes."""
+    attrs = []
+    while isinstance(node, ast.Attribute):
+        attrs.insert(0, node.attr)
+        node = node.value
+    return (node.id, attrs) if isinstance(node, ast.Name) else (None, [])
+
+
+def _keys(attrs: list[str]) -> tuple[str, ...]:
+    """The params key an attribute chain on `Params` reads (methods and dict items dropped)."""
+    key, cls = [], Params
+    for attr in attrs:
+        if not dataclasses.is_dataclass(cls) or attr not in {f.name for f in dataclasses.fields(cls)}:
+            break
+        key.append(attr)
+        cls = typing.get_type_hints(cls)[attr]
+    return tuple(key)
+
+
+def params_read(module: str, function: str | None = None) -> set[tuple[str, ...]]:
+    """The params keys read in `module` (or one of its functions): through arguments typed
+    `Params`, the result of `typed(...)`, and names bound to their sections."""
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+    reads: set[tuple[str, ...]] = set()
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef) or function not in (None, fn.name):
+            continue
+        args = fn.args.posonlyargs + fn.args.args + fn.args.kwonlyargs
+        bound = {a.arg: [] for a in args if isinstance(a.annotation, ast.Name)
+                 and a.annotation.id == "Params"}
+        for _ in range(3):  # aliases of aliases
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    value, name = node.value, node.targets[0].id
+                    if isinstance(value, ast.Call) and getattr(value.func, "id", "") == "typed":
+                        bound[name] = []
+                    root, attrs = _chain(value)
+                    if root in bound and attrs:
+                        bound[name] = [*bound[root], *attrs]
+        inner = {id(n.value) for n in ast.walk(fn) if isinstance(n, ast.Attribute)}
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Attribute) and id(node) not in inner:
+                root, attrs = _chain(node)
+                if root in bound and (key := _keys([*bound[root], *attrs])):
+                    reads.add(key)
+    return reads
+
+
+def _overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    return a[: len(b)] == b or b[: len(a)] == a
+
+
+def test_each_step_is_given_every_key_its_code_reads():
+    """A step that reads a key it is not given fails on the cluster (ParamNotGivenError); this
+    finds it without running the step: every `params.<key>` read in its code is in its
+    STEP_PARAMS, and every key there is read somewhere."""
+    assert set(STEP_CODE) == set(STEPS)
+    for step, code in STEP_CODE.items():
+        reads = set().union(*(params_read(module, fn) for module, fn in code))
+        given = [tuple(key.split(".")) for key in STEP_PARAMS[step]]
+        missing = sorted(".".join(r) for r in reads if not any(_overlaps(r, g) for g in given))
+        assert not missing, f"STEP_PARAMS[{step!r}] lacks keys its code reads: {missing}"
+        unread = sorted(".".join(g) for g in given if not any(_overlaps(r, g) for r in reads))
+        assert not unread, f"STEP_PARAMS[{step!r}] lists keys no code of it reads: {unread}"
+
+
+def test_the_read_finder_sees_sections_aliases_and_typed_params():
+    assert ("serve",) in params_read("scene2img.stages.register")  # limits=params.serve
+    assert ("train_image", "g", "gt_masks") in params_read("scene2img.stages.train_image")  # tp
+    assert ("pipeline", "gate") in params_read(_STEP, "evaluate")  # p = typed(...)
+    assert ("pipeline", "trainjob", "namespace") in params_read("scene2img.pipeline.trainjob")
+    assert not any(k[0] == "to_dict" for k in params_read("scene2img.stages.evaluate"))
