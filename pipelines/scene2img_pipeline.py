@@ -140,7 +140,7 @@ def main(argv: list[str]) -> int:
     """Compile params.yaml's defaults to OUT (default: the checked-in YAML); or, as
     `scene2img pipeline compile | run --local` call it, do what the request on stdin says:
     {"command": "compile" | "run", "params": {...resolved...}, "out" | "until", "root",
-    "cache", "debug"}."""
+    "cache", "live" (the CLI's stdout is a terminal), "debug", "log_level"}."""
     if argv != ["-"]:
         out = Path(argv[0]) if argv else COMPILED
         print(local.compile_pipeline(make_pipeline, load_params(), out))
@@ -154,7 +154,9 @@ def main(argv: list[str]) -> int:
         else:
             root = Path(request["root"]) if request.get("root") else None
             run = local.run_local(make_pipeline, params, until=request["until"], root=root,
-                                  cache=request["cache"])
+                                  cache=request["cache"],
+                                  verbose=request["log_level"] <= logging.INFO,
+                                  live=request.get("live", False))
             print(local.summary(run, params))
     except Scene2ImgError as exc:
         if request.get("debug"):

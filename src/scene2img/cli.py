@@ -126,7 +126,9 @@ def cmd_stack(args: argparse.Namespace) -> None:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
+    import codecs
     import json
+    import os
     import subprocess
 
     if args.pipeline_command == "submit":
@@ -147,13 +149,17 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         request["out"] = str(args.out.resolve())
     else:
         request.update(until=args.until, cache=not args.no_cache,
-                       root=str(args.root.resolve()) if args.root else None)
-    with subprocess.Popen([sys.executable, "-u", str(PIPELINE_FILE), "-"], text=True,
+                       root=str(args.root.resolve()) if args.root else None,
+                       live=sys.stdout.isatty())
+    with subprocess.Popen([sys.executable, "-u", str(PIPELINE_FILE), "-"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
-        child.stdin.write(json.dumps(request))
+        child.stdin.write(json.dumps(request).encode())
         child.stdin.close()
-        for line in child.stdout:  # through sys.stdout: the output is this command's own
-            sys.stdout.write(line)
+        # Through sys.stdout (the output is this command's own), as it comes: a progress bar
+        # redrawn in place ("\r") stays in place.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while chunk := os.read(child.stdout.fileno(), 65536):
+            sys.stdout.write(decoder.decode(chunk))
             sys.stdout.flush()
     return child.returncode
 

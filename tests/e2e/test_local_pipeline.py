@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -84,6 +85,13 @@ def test_local_dag_registers_then_reuses_the_cache(first_run):
     assert "registered: scene2img version 1" in first
     assert "alias: @champion (first-champion)" in first
     assert "reused cached outputs" not in first
+    # the terminal: a line per task as it starts and ends; kfp.local's output in the log file
+    assert re.search(r"^\d\d:\d\d:\d\d  train-image   started$", first, re.MULTILINE)
+    assert re.search(r"^\d\d:\d\d:\d\d  register      done in [\dm]+s  scene2img version 1$", first,
+                     re.MULTILINE)
+    assert "executor_input" not in first
+    log = Path(re.search(r"full log: (\S+)", first).group(1))
+    assert "Got executor_input" in log.read_text()
     assert _steps(first, "ran:") == {"ingest", "preprocess", "train-layout", "train-image",
                                      "evaluate", "register", "promote"}
     run_1 = _kfp_run_id(first)
@@ -94,6 +102,8 @@ def test_local_dag_registers_then_reuses_the_cache(first_run):
     second = _run(root)  # nothing changed: everything up to evaluate is reused
     assert _steps(second, "reused cached outputs of:") == {
         "ingest", "preprocess", "train-layout", "train-image", "evaluate"}
+    assert re.search(r"^\d\d:\d\d:\d\d  evaluate      cached  gate pass; fid_", second,
+                     re.MULTILINE)
     assert "registered: scene2img version 2" in second  # register is never cached
     assert f"mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db" in second
     assert _tagged(root)["register"] == [run_1, _kfp_run_id(second)]

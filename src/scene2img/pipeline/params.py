@@ -49,6 +49,9 @@ RUN_SETTINGS = ("tracking", "pipeline")
 
 KFP_RUN_ID_ENV = "KFP_RUN_ID"  # the pod's `pipeline/runid` label on the cluster
 KFP_RUN_ID_LABEL = "pipeline/runid"
+# Set by `run_local` (a terminal shows the bars): the steps draw their stages' progress bars.
+# Unset on the cluster, where a bar's redraws would fill the pod log.
+PROGRESS_ENV = "SCENE2IMG_PROGRESS"
 
 
 def step_params(params: Params, step: str) -> str:
@@ -96,3 +99,8 @@ def typed(step: str, params: str | dict[str, Any]) -> Params:
 def current_kfp_run_id() -> str | None:
     """The KFP run this process belongs to, if KFP (or `run_local`) started it."""
     return os.environ.get(KFP_RUN_ID_ENV) or None
+
+
+def progress_bars() -> bool:
+    """Whether this step draws its stage's progress bars (`run_local` asks for them)."""
+    return os.environ.get(PROGRESS_ENV) == "1"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scene2img.pipeline import trainjob
-from scene2img.pipeline.params import current_kfp_run_id, typed
+from scene2img.pipeline.params import current_kfp_run_id, progress_bars, typed
 
 
 def scalars(result: Any, prefix: str = "") -> dict[str, float]:
@@ -76,7 +76,7 @@ def preprocess(params: str | dict[str, Any], raw_dir: str, out_dir: str,
     from scene2img.stages.preprocess import preprocess as stage
 
     p = typed("preprocess", params)
-    result = stage(Path(raw_dir), Path(out_dir), p.preprocess, progress=False)
+    result = stage(Path(raw_dir), Path(out_dir), p.preprocess, progress=progress_bars())
     meta = {**{k: v for k, v in raw_metadata.items() if k in ("data_version", "rev", "dvc_hash")},
             "source": result.source, "manifest_sha256": result.manifest_sha256,
             **{f"count_{k}": v for k, v in result.counts.items()}}

@@ -28,7 +28,7 @@ from typing import Any
 
 from scene2img.config import Params, TrainJobParams
 from scene2img.pipeline import PipelineError
-from scene2img.pipeline.params import KFP_RUN_ID_ENV, current_kfp_run_id, typed
+from scene2img.pipeline.params import KFP_RUN_ID_ENV, current_kfp_run_id, progress_bars, typed
 
 log = logging.getLogger(__name__)
 API_GROUP = "trainer.kubeflow.org"
@@ -166,7 +166,7 @@ def train_here(step: str, params: Params, data_url: str, out_dir: str,
     from scene2img.stages.train_layout import train_layout
 
     stage = {"train_layout": train_layout, "train_image": train_image}[step]
-    return stage(data_url, Path(out_dir), params, progress=False, kfp_run_id=run_id)
+    return stage(data_url, Path(out_dir), params, progress=progress_bars(), kfp_run_id=run_id)
 
 
 def main(argv: list[str] | None = None) -> int:
