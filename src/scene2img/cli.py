@@ -11,11 +11,13 @@ import logging
 import sys
 from pathlib import Path
 
-from scene2img.config import Params, load_params
+from scene2img.config import PROJECT_ROOT, Params, load_params
 from scene2img.data.sources import SOURCE_NAMES
 from scene2img.errors import ConfigError, Scene2ImgError
+from scene2img.pipeline.params import STEPS
 
 log = logging.getLogger("scene2img")
+PIPELINE_FILE = PROJECT_ROOT / "pipelines" / "scene2img_pipeline.py"  # the DAG (a driver)
 
 
 def _add_params_options(p: argparse.ArgumentParser) -> None:
@@ -123,21 +125,43 @@ def cmd_stack(args: argparse.Namespace) -> None:
         print(json.dumps(stack.status(cfg), indent=2))
 
 
-def cmd_pipeline(args: argparse.Namespace) -> None:
-    from scene2img.pipeline import local
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    import codecs
+    import json
+    import os
+    import subprocess
 
-    if args.pipeline_command == "compile":
-        print(f"wrote {local.compile_pipeline(args.out, _params(args))}")
-    elif args.pipeline_command == "run":
-        params = _params(args)
-        run = local.run_local(params, until=args.until, root=args.root, cache=not args.no_cache)
-        print(local.summary(run, params))
-    else:
+    if args.pipeline_command == "submit":
         from scene2img.pipeline.submit import submit
 
         done = submit(args.host, args.package, _params(args), experiment=args.kfp_experiment,
                       run_name=args.run_name, schedule=args.schedule, namespace=args.namespace)
         print(f"created {done.kind} {done.id}: {done.url}")
+        return 0
+    # Compiling and running need the DAG, which is a driver of its own in the checkout (not in
+    # the library or the wheel): run it with the resolved params and this command's options.
+    if not PIPELINE_FILE.is_file():
+        raise ConfigError(f"{PIPELINE_FILE}: pipeline definition not found; run from a scene2img "
+                          "checkout (the pipeline and its components are not in the wheel)")
+    request = {"command": args.pipeline_command, "params": _params(args).to_dict(),
+               "debug": args.debug, "log_level": logging.getLogger().getEffectiveLevel()}
+    if args.pipeline_command == "compile":
+        request["out"] = str(args.out.resolve())
+    else:
+        request.update(until=args.until, cache=not args.no_cache,
+                       root=str(args.root.resolve()) if args.root else None,
+                       live=sys.stdout.isatty())
+    with subprocess.Popen([sys.executable, "-u", str(PIPELINE_FILE), "-"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
+        child.stdin.write(json.dumps(request).encode())
+        child.stdin.close()
+        # Through sys.stdout (the output is this command's own), as it comes: a progress bar
+        # redrawn in place ("\r") stays in place.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while chunk := os.read(child.stdout.fileno(), 65536):
+            sys.stdout.write(decoder.decode(chunk))
+            sys.stdout.flush()
+    return child.returncode
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -350,9 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = psub.add_parser("run", help="run the DAG here with the KFP local runner")
     p.add_argument("--local", action="store_true", required=True,
                    help="the KFP local runner (subprocesses); the only runner so far")
-    p.add_argument("--until", default="promote",
-                   choices=["ingest", "preprocess", "train_layout", "train_image", "evaluate",
-                            "register", "promote"], help="last step to run (default: all)")
+    p.add_argument("--until", default="promote", choices=STEPS,
+                   help="last step to run (default: all)")
     p.add_argument("--root", type=Path, default=None,
                    help="outputs and cache (default: pipeline.local_root)")
     p.add_argument("--no-cache", action="store_true", help="rerun every task")
@@ -379,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        args.func(args)
+        code = args.func(args)
     except Scene2ImgError as exc:
         if args.debug:
             raise
@@ -388,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scene2img: interrupted; nothing was left half-written", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ def training_logger(
     out_dir: Path,
     resumed: bool,  # continue the run recorded in out_dir, log no params again
     hyperparams: dict[str, Any],  # the stage's own section and figures (data/trainer added)
+    kfp_run_id: str | None = None,  # the KFP run that launched the stage (a lineage tag)
     tags: dict[str, str] | None = None,  # stage-specific run tags, beside the lineage
 ) -> tuple[MLFlowLogger, str | None]:
     """The stage's MLflow run (lineage-tagged, spooling while the server is away) and its id."""
@@ -33,7 +34,8 @@ def training_logger(
     run_id = run_file.read_text().strip() if resumed and run_file.is_file() else None
     logger = mlflow_logger(params.tracking, run_name=stage, run_id=run_id,
                            spool_dir=out_dir / SPOOL_DIR,
-                           tags={**lineage_tags(params.to_dict(), data_url, stage=stage),
+                           tags={**lineage_tags(params.to_dict(), data_url, stage=stage,
+                                                kfp_run_id=kfp_run_id),
                                  **(tags or {})})
     if rank_zero_only.rank == 0:
         run_id = logger.run_id

@@ -95,6 +95,7 @@ def evaluate(
     out_dir: Path,  # metrics.json, grids and reports
     params: Params,
     log_to_mlflow: bool = True,
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> EvaluateResult:
     """Evaluate the generator (and the layout model) on `params.evaluate.split`."""
     from scene2img.stages.train_image import load_generator
@@ -147,7 +148,8 @@ def evaluate(
         mlflow.set_tracking_uri(params.tracking.uri)
         mlflow.set_experiment(experiment_id=training_experiment(MlflowClient(params.tracking.uri),
                                                           params.tracking.experiment))
-        tags = lineage_tags(params.to_dict(), data_url, stage="evaluate")
+        tags = lineage_tags(params.to_dict(), data_url, stage="evaluate",
+                            kfp_run_id=kfp_run_id)
         for mode, proto in report["protocols"].items():
             tags.update({f"eval.{mode}.{k}": str(v) for k, v in proto.items()})
         with mlflow.start_run(run_name=f"evaluate {p.split}", tags=tags) as run:

@@ -57,6 +57,7 @@ def register(
     data_url: str,  # the processed dataset both were trained on
     evaluation: Path,  # metrics.json from evaluate
     params: Params,
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> RegisterResult:
     """Log and register the end-to-end model; tags carry metrics, protocol and lineage."""
     try:
@@ -84,7 +85,8 @@ def register(
         mlflow.set_tracking_uri(params.tracking.uri)
         mlflow.set_experiment(experiment_id=training_experiment(MlflowClient(params.tracking.uri),
                                                           params.tracking.experiment))
-        tags = lineage_tags(params.to_dict(), data_url, stage="register")
+        tags = lineage_tags(params.to_dict(), data_url, stage="register",
+                            kfp_run_id=kfp_run_id)
         with mlflow.start_run(run_name="register", tags=tags) as run:
             mlflow.log_metrics(metrics)
             info = mlflow.pyfunc.log_model(

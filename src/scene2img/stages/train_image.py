@@ -112,6 +112,7 @@ def train_image(
     progress: bool = True,  # Lightning's progress bar
     callbacks: list[pl.Callback] | None = None,  # extra callbacks (tests)
     trainer_overrides: dict[str, Any] | None = None,  # extra Trainer arguments (tests)
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> TrainImageResult:
     """Train the layout-to-image GAN and export its EMA generator."""
     tp = params.train_image
@@ -140,6 +141,7 @@ def train_image(
                                      hyperparams={
         "train_image": dataclasses.asdict(tp), "image_size": image_size,
         "vocab": {"objects": vocab.num_objects, "attributes": vocab.num_attributes}},
+                                     kfp_run_id=kfp_run_id,
                                      tags={"train_image.losses": "+".join(losses),
                                            "train_image.masks": masks_source(tp.g.gt_masks)})
 

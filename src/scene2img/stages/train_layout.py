@@ -68,6 +68,7 @@ def train_layout(
     progress: bool = True,  # Lightning's progress bar
     callbacks: list[pl.Callback] | None = None,  # extra callbacks (tests)
     trainer_overrides: dict[str, Any] | None = None,  # extra Trainer arguments (tests)
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> TrainLayoutResult:
     """Train the layout model, evaluate it and the class-mean baseline, export it."""
     tp = params.train_layout
@@ -82,7 +83,8 @@ def train_layout(
                                      hyperparams={
         "train_layout": dataclasses.asdict(tp),
         "vocab": {"objects": vocab.num_objects, "predicates": vocab.num_predicates,
-                  "attributes": vocab.num_attributes}})
+                  "attributes": vocab.num_attributes}},
+        kfp_run_id=kfp_run_id)
 
     trainer = build_trainer(
         params.trainer, out_dir, max_steps=tp.max_steps, logger=logger,
