@@ -199,6 +199,29 @@ def cmd_edit(args: argparse.Namespace) -> None:
         print(line)
 
 
+def _typed_lines():
+    """Instructions typed at a prompt, until end of input or 'quit'."""
+    while True:
+        try:
+            line = input("dialog> " if sys.stdin.isatty() else "")
+        except EOFError:
+            return
+        if line.strip().lower() in ("quit", "exit"):
+            return
+        yield line
+
+
+def cmd_dialog(args: argparse.Namespace) -> None:
+    from scene2img.serving.commands import dialog_files
+
+    if args.script is not None and not args.script.is_file():
+        raise ConfigError(f"--script {args.script}: no such file; give a file of instructions, "
+                          "one a line")
+    lines = args.script.read_text().splitlines() if args.script else _typed_lines()
+    for line in dialog_files(lambda: _load_model(args), args.session, lines, args.seed):
+        print(line, flush=True)
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from mlflow import MlflowClient
 
@@ -323,6 +346,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="latents and layout JSON (the input of `edit`)")
         _add_params_options(p)
         p.set_defaults(func=cmd_generate if name == "generate" else cmd_edit)
+
+    p = sub.add_parser("dialog", help="build and correct a picture one instruction at a time")
+    p.add_argument("--model", required=True,
+                   help="a model folder (layout_model.pt, image_model.pt) or models:/NAME@alias")
+    p.add_argument("--script", type=Path, default=None,
+                   help="instructions, one a line (default: type them at a prompt)")
+    p.add_argument("--session", type=Path, default=Path("dialog-session"),
+                   help="folder keeping the session (resumed if it holds one); pictures, "
+                        "layouts, turns.txt, session.json (default: dialog-session)")
+    p.add_argument("--seed", type=int, default=0, help="a new session's seed (default 0)")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_dialog)
 
     p = sub.add_parser("compare", help="one HTML page comparing MLflow runs side by side")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")

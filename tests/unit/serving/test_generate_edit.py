@@ -95,3 +95,22 @@ def test_non_finite_pixels_are_an_error_not_a_black_image(model: SceneToImage) -
     nan = [float("nan")] * model.generator.z_img_dim
     with pytest.raises(ModelError, match="non-finite pixels"):
         model.generate(model.parse(GRAPH), seed=0, keep={"z_img": nan})
+
+
+def test_geometry_and_class_edits(model: SceneToImage) -> None:
+    before = model.generate(model.parse(GRAPH), seed=0)
+    after = edit(model, before.state, [
+        {"op": "set_box", "index": 0, "box": [0.1, 0.6, 0.2, 0.1]},
+        {"op": "replace", "index": 1, "name": "house"},
+        {"op": "remove_relationship", "subject": 0, "object": 1}])
+    assert np.allclose(after.boxes[0], [0.1, 0.6, 0.2, 0.1])
+    assert np.allclose(after.boxes[1], before.boxes[1])  # replaced: same place
+    assert after.state["objects"][1]["z"] == before.state["objects"][1]["z"]  # and latent
+    assert after.graph.objects[1].name == "house" and after.graph.relationships == [
+        (3, "above", 2)]
+    with pytest.raises(SceneGraphError, match=r"ops\[0\].box: .* outside the unit square"):
+        edit(model, before.state, [{"op": "set_box", "index": 0, "box": [0.9, 0, 2, 1]}])
+    with pytest.raises(SceneGraphError, match="unknown class 'truck'"):
+        edit(model, before.state, [{"op": "replace", "index": 0, "name": "truck"}])
+    with pytest.raises(SceneGraphError, match=r"ops\[0\].name: expected a class name"):
+        edit(model, before.state, [{"op": "replace", "index": 0}])

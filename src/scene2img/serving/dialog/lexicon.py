@@ -165,6 +165,6 @@ def tokenize(text: str, lex: Lexicon) -> list[Token]:
             known = [" ".join(k) for k in lex.phrases]
             near = difflib.get_close_matches(word, known, n=3, cutoff=0.75)
             hint = f"did you mean {' or '.join(repr(n) for n in near)}? " if near else ""
-            raise SceneGraphError(f"{text!r}: unknown word {word!r}; {hint}objects: {lex.offer('object')}; "
-                                  f"attributes: {lex.offer('attribute')}")
+            raise SceneGraphError(f"{text!r}: unknown word {word!r}; {hint}objects: "
+                                  f"{lex.offer('object')}; attributes: {lex.offer('attribute')}")
     return [t for t in tokens if t.value != "fill" or t.kind != "word"]

@@ -191,6 +191,9 @@ class Dialog:
             return plan(command, self.scene, self.model.vocab), p
         the_plan, replaces = plan_correction(command, self._previous(), self.scene,
                                              self.model.vocab)
+        if replaces:
+            the_plan.message = f"instead of {self.state['turns'][-1]['instruction']!r}: " \
+                               f"{the_plan.message}"
         return the_plan, p - 1 if replaces else p
 
     def _execute(self, the_plan: Plan, base: int) -> Generation:
