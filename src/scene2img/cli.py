@@ -222,6 +222,18 @@ def cmd_dialog(args: argparse.Namespace) -> None:
         print(line, flush=True)
 
 
+def cmd_dialog_web(args: argparse.Namespace) -> None:
+    from scene2img.serving.dialog.web import make_server
+
+    server = make_server(_load_model(args), args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"dialog page at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from mlflow import MlflowClient
 
@@ -358,6 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="a new session's seed (default 0)")
     _add_params_options(p)
     p.set_defaults(func=cmd_dialog)
+
+    p = sub.add_parser("dialog-web", help="the dialog as a web page, served next to the model")
+    p.add_argument("--model", required=True,
+                   help="a model folder or models:/NAME@alias (e.g. models:/scene2img@champion)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
+    p.add_argument("--port", type=int, default=8765, help="default 8765; 0 picks a free port")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_dialog_web)
 
     p = sub.add_parser("compare", help="one HTML page comparing MLflow runs side by side")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")

@@ -35,6 +35,7 @@ from scene2img.serving.schema import MAX_SEED, check_seed, show
 DIALOG_VERSION = 1
 MAX_FRAMES = 16  # pictures kept for undo
 MAX_TURNS = 256  # instructions kept in one session
+MAX_INSTRUCTION_CHARS = 500
 EDIT_KINDS = ("start", "add", "remove", "attributes", "move", "resize", "replace", "background")
 
 
@@ -159,8 +160,9 @@ class Dialog:
     def turn(self, instruction: str) -> Turn:
         """Carry out one instruction. A failure (a word, a reference, an edit the model refuses)
         leaves the picture as it was and says why."""
-        if not isinstance(instruction, str):
-            raise SceneGraphError(f"instruction: expected text, got {show(instruction)}")
+        if not isinstance(instruction, str) or len(instruction) > MAX_INSTRUCTION_CHARS:
+            raise SceneGraphError(f"instruction: expected text of at most "
+                                  f"{MAX_INSTRUCTION_CHARS} characters, got {show(instruction)}")
         try:
             command = parse_instruction(instruction, self.model.vocab)
         except SceneGraphError as exc:
