@@ -3,10 +3,11 @@ turn does what it says on a toy-world model.
 
     .venv/bin/python benchmarks/dialog.py --model MODEL [--seeds 10]
 
-1. Instruction understanding: the held-out table `benchmarks/data/dialog_instructions.json`
-   (instructions written before the first run, not tuned against), read on its fixed scene;
-   accuracy by kind of the kind, object, attributes, class, relation and direction, and whether
-   the instructions that should be refused are.
+1. Instruction understanding: the tables of `benchmarks/data/dialog_instructions.json`, read
+   on its fixed scene; accuracy by kind of the kind, object, attributes, class, relation and
+   direction, and whether the instructions that should be refused are. The first set was held
+   out until its first run (0.893, 50 of 56); the grammar was then extended to the forms it
+   missed, so the held-out figure is the second set's, written before that change.
 2. Turns on the model, through `Dialog.turn`, for each seed on the scene "a red car left of a
    tree, sky above grass": "move the car left" (right when it has no room) moves its box that
    way; "make the car bigger" grows its area; "make the car blue" moves the colour of the car's
@@ -41,15 +42,14 @@ HERE = Path(__file__).resolve().parent
 START = "a red car left of a tree, sky above grass"
 
 
-def understanding(model, table_path: Path) -> dict:
-    table = json.loads(table_path.read_text())
+def understanding(model, table: dict, key: str) -> dict:
     sc = table["scene"]
     scene = Scene([Thing(t["id"], t["name"], t["attributes"], tuple(t["box"]))
                    for t in sc["things"]], [tuple(r) for r in sc["relationships"]],
                   sc["focus"], sc["next_id"])
     by_kind: dict[str, list[bool]] = defaultdict(list)
     misses = []
-    for item in table["instructions"]:
+    for item in table[key]:
         kind = "refused" if item.get("fails") else item["kind"]
         try:
             command = parse_instruction(item["text"], model.vocab)
@@ -171,18 +171,22 @@ def main() -> None:
     ap.add_argument("--table", type=Path, default=HERE / "data" / "dialog_instructions.json")
     args = ap.parse_args()
     model = load_scene_to_image(args.model)
+    table = json.loads(args.table.read_text())
     figures = {"benchmark": "dialog", "model": args.model, "seeds": args.seeds,
-               "understanding": understanding(model, args.table),
+               "understanding": understanding(model, table, "instructions_second"),
+               "understanding_first_set": understanding(model, table, "instructions"),
                "turns": turns(model, args.seeds)}
     out = HERE / "results" / "dialog.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(figures, indent=2) + "\n")
-    u = figures["understanding"]
-    print(f"instruction understanding: {u['accuracy']:.3f} of {u['instructions']} held-out")
-    for kind, acc in u["accuracy_by_kind"].items():
-        print(f"  {kind:>11}: {acc:.3f} ({u['count_by_kind'][kind]})")
-    for miss in u["misses"]:
-        print(f"  missed {miss['text']!r}: got {miss['got']}")
+    for key, name in (("understanding", "second set, held out"),
+                      ("understanding_first_set", "first set, no longer held out")):
+        u = figures[key]
+        print(f"instruction understanding ({name}): {u['accuracy']:.3f} of {u['instructions']}")
+        for kind, acc in u["accuracy_by_kind"].items():
+            print(f"  {kind:>11}: {acc:.3f} ({u['count_by_kind'][kind]})")
+        for miss in u["misses"]:
+            print(f"  missed {miss['text']!r}: got {miss['got']}")
     for kind, figs in figures["turns"].items():
         print(f"{kind}: " + ", ".join(f"{k} {v}" for k, v in figs.items()))
 

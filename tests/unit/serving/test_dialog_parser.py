@@ -88,6 +88,10 @@ TABLE = [
     ("attributes", "blue", [{"op": "set_attributes", "index": 3, "attributes": ["blue"]}]),
     ("attributes", "change the tree to grey", [{"op": "set_attributes", "index": 4,
                                                 "attributes": ["gray"]}]),
+    ("attributes", "the tree should be grey", [{"op": "set_attributes", "index": 4,
+                                                 "attributes": ["gray"]}]),
+    ("attributes", "change the colour of the bus to red",
+     [{"op": "set_attributes", "index": 1, "attributes": ["red"]}]),
     ("attributes", "turn the left car small and black",
      [{"op": "set_attributes", "index": 2, "attributes": ["small", "black"]}]),
     ("move", "move the bus to the left", [box(1, [0.3, 0.4, 0.3, 0.2])]),
@@ -106,11 +110,15 @@ TABLE = [
       box(4, [0.575, 0.0, 0.15, 0.4])]),
     ("resize", "make the bus bigger", [box(1, [0.4625, 0.375, 0.375, 0.25])]),
     ("resize", "smaller", [box(3, [0.62, 0.56, 0.16, 0.08])]),
+    ("resize", "it should be bigger", [box(3, [0.575, 0.5375, 0.25, 0.125])]),
+    ("resize", "make the red car a little smaller", [box(2, [0.12, 0.51, 0.16, 0.08])]),
     ("resize", "shrink the tree", [box(4, [0.815, 0.24, 0.12, 0.32])]),
     ("resize", "enlarge the red car", [box(2, [0.075, 0.4875, 0.25, 0.125])]),
     ("replace", "turn the bus into a car", [{"op": "replace", "index": 1, "name": "car"}]),
     ("replace", "replace the tree with a house", [{"op": "replace", "index": 4,
                                                    "name": "house"}]),
+    ("replace", "swap the tree for a house", [{"op": "replace", "index": 4,
+                                               "name": "house"}]),
     ("replace", "make the red car a boat", [{"op": "replace", "index": 2, "name": "boat"}]),
     ("background", "make it a beach", [{"op": "replace", "index": 0, "name": "sand"}]),
     ("background", "change the background to grass",
@@ -142,7 +150,8 @@ def test_a_description_starts_an_empty_scene_and_ids_follow() -> None:
     assert removed.ids == [1, 3, 4, 5, 6] and 2 not in removed.focus
 
 
-@pytest.mark.parametrize("instruction", ["undo", "undo that", "go back", "redo"])
+@pytest.mark.parametrize("instruction", ["undo", "undo that", "go back", "redo",
+                                         "undo the last change"])
 def test_undo_and_redo_are_read(instruction: str) -> None:
     kind = parse_instruction(instruction, VOCAB).kind
     assert kind == ("redo" if instruction == "redo" else "undo")
@@ -171,6 +180,7 @@ FAILURES = [
     ("move the bus left of itself", r"unknown word 'itself'"),
     ("remove the other bus", r"there is no other bus; there is bus #2"),
     ("replace the bus", r"expected 'with'"),
+    ("the car", r"what should happen to the car\? e.g. 'make the car blue'"),
     ("add a car left of", r"expected an object"),
 ]
 

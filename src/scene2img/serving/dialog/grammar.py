@@ -256,8 +256,14 @@ def _make(cur: _Cursor, text: str) -> Command:
         cur.skip("the")
         cur.take()
         return _background(cur, text)
-    target = _ref(cur)
-    cur.skip("be")
+    return _make_rest(cur, text, _ref(cur))
+
+
+def _make_rest(cur: _Cursor, text: str, target: Ref) -> Command:
+    """What follows "make X" (or "X should be"): attributes, bigger / smaller, a direction,
+    [into] another object or ground."""
+    while cur.skip("be"):
+        pass
     if cur.word("bigger", "smaller"):
         direction = cur.take().value
         _end(cur, direction)
@@ -374,6 +380,18 @@ def parse_instruction(text: str, vocab: Vocab, correcting: bool = False) -> Comm
                        attributes=_attributes(cur))
     if first.kind == "direction" and len(tokens) == 1:
         return Command("move", text, target=Ref(pronoun=True, text="it"), direction=first.value)
+    if role in ("the", "it", "that") or first.kind in ("object", "id"):  # "the car should be red"
+        start = cur.i
+        try:
+            target = _ref(cur)
+        except SceneGraphError:
+            target = None
+        if target is not None and cur.word("be"):
+            return _make_rest(cur, text, target)
+        if target is not None and cur.done():
+            raise SceneGraphError(f"{text!r}: what should happen to {target.text}? e.g. "
+                                  f"'make {target.text} blue', 'remove {target.text}'")
+        cur.i = start
     if role in ("a", "with", "fill") or first.kind in ("object", "attribute"):
         return _start(cur, text)  # a description: starts a scene (the planner adds to one)
     raise SceneGraphError(f"{text!r}: did not understand {first.text!r}; start with add, "

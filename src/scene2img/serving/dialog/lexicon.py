@@ -66,7 +66,9 @@ KEYWORDS = {
     "please": "fill", "now": "fill", "also": "fill", "then": "fill", "just": "fill",
     "again": "fill", "a bit": "fill", "slightly": "fill", "more": "fill", "further": "fill",
     "too": "fill", "i": "fill", "meant": "fill", "mean": "fill", "want": "fill",
-    "same": "fill", "let": "fill", "us": "fill",
+    "same": "fill", "let": "fill", "us": "fill", "a little": "fill", "a lot": "fill",
+    "much": "fill", "the colour of": "fill", "the color of": "fill", "for": "with",
+    "the last change": "that", "the last step": "that", "the last turn": "that",
 }
 
 
