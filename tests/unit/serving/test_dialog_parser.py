@@ -180,6 +180,8 @@ FAILURES = [
     ("move the bus left of itself", r"unknown word 'itself'"),
     ("remove the other bus", r"there is no other bus; there is bus #2"),
     ("replace the bus", r"expected 'with'"),
+    ("a red car", r"there is a scene already; say 'add \.\.\.' to add to it, or 'start over "
+                  r"with a red car'"),
     ("the car", r"what should happen to the car\? e.g. 'make the car blue'"),
     ("add a car left of", r"expected an object"),
 ]

@@ -19,7 +19,7 @@ The grammar only reads words: whether a reference fits the scene is the planner'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scene2img.data.vocab import Vocab
 from scene2img.errors import SceneGraphError
@@ -57,6 +57,7 @@ class Command:
     direction: str | None = None  # move: left / right / up / down; resize: bigger / smaller
     description: str | None = None  # start: the scene in the words of `serving.text`
     then: Command | None = None  # correct: the instruction that replaces the previous one
+    fresh: bool = False  # start: said so ("start over with ..."), so it may replace a scene
 
     def to_json(self) -> dict:
         """For the session record (and to replay a correction of a correction)."""
@@ -343,7 +344,7 @@ def parse_instruction(text: str, vocab: Vocab, correcting: bool = False) -> Comm
         cur.skip("with", "of", "a", "the")
         cur.skip("background")
         cur.skip("with", "of")
-        return _start(cur, text)
+        return replace(_start(cur, text), fresh=True)
     if role == "add":
         verb = cur.take()
         if verb.text in ("put", "place") and not _adds(cur):  # "put the car on the road"

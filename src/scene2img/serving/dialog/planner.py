@@ -223,6 +223,9 @@ def plan(command: Command, scene: Scene, vocab: Vocab, previous: Previous | None
         raise SceneGraphError("a correction is planned with `plan_correction`")
     ids = [t.id for t in scene.things]
     kind = command.kind
+    if kind == "start" and scene.things and not command.fresh:
+        raise SceneGraphError(f"{command.text!r}: there is a scene already; say 'add ...' to add "
+                              f"to it, or 'start over with {command.description}' for a new one")
     if kind == "start" or (not scene.things and kind == "add"):
         text = command.description or " ".join(
             [*command.attributes, command.name or ""])
