@@ -146,6 +146,11 @@ def test_a_description_starts_an_empty_scene_and_ids_follow() -> None:
     added = plan(parse_instruction("add a red car left of the bus", VOCAB), scene(), VOCAB)
     assert added.message == "added car #7 (red) left of bus #2"
     assert added.ids == [1, 2, 3, 4, 5, 6, 7] and added.focus[-2:] == [2, 7]
+    alone = plan(parse_instruction("add a red car", VOCAB), Scene(), VOCAB)  # starts a scene
+    assert alone.kind == "start" and alone.ops[0]["graph"]["objects"] == [
+        {"name": "car", "attributes": ["red"]}]
+    with pytest.raises(SceneGraphError, match="the scene is empty"):
+        plan(parse_instruction("add a car left of the bus", VOCAB), Scene(), VOCAB)
     removed = plan(parse_instruction("remove the bus", VOCAB), scene(), VOCAB)
     assert removed.ids == [1, 3, 4, 5, 6] and 2 not in removed.focus
 

@@ -217,7 +217,7 @@ def _need_box(thing: Thing) -> tuple:
     return thing.box
 
 
-def plan(command: Command, scene: Scene, vocab: Vocab, previous: Previous | None = None) -> Plan:
+def plan(command: Command, scene: Scene, vocab: Vocab) -> Plan:
     """The operations for `command` on `scene`; raises `SceneGraphError` (scene unchanged)."""
     if command.kind == "correct":
         raise SceneGraphError("a correction is planned with `plan_correction`")
@@ -226,7 +226,7 @@ def plan(command: Command, scene: Scene, vocab: Vocab, previous: Previous | None
     if kind == "start" and scene.things and not command.fresh:
         raise SceneGraphError(f"{command.text!r}: there is a scene already; say 'add ...' to add "
                               f"to it, or 'start over with {command.description}' for a new one")
-    if kind == "start" or (not scene.things and kind == "add"):
+    if kind == "start" or (not scene.things and kind == "add" and command.anchor is None):
         text = command.description or " ".join(
             [*command.attributes, command.name or ""])
         graph = parse_text(text, vocab)
