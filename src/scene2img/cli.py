@@ -223,6 +223,41 @@ def cmd_edit(args: argparse.Namespace) -> None:
         print(line)
 
 
+def _typed_lines():
+    """Instructions typed at a prompt, until end of input or 'quit'."""
+    while True:
+        try:
+            line = input("dialog> " if sys.stdin.isatty() else "")
+        except EOFError:
+            return
+        if line.strip().lower() in ("quit", "exit"):
+            return
+        yield line
+
+
+def cmd_dialog(args: argparse.Namespace) -> None:
+    from scene2img.serving.commands import dialog_files
+
+    if args.script is not None and not args.script.is_file():
+        raise ConfigError(f"--script {args.script}: no such file; give a file of instructions, "
+                          "one a line")
+    lines = args.script.read_text().splitlines() if args.script else _typed_lines()
+    for line in dialog_files(lambda: _load_model(args), args.session, lines, args.seed):
+        print(line, flush=True)
+
+
+def cmd_dialog_web(args: argparse.Namespace) -> None:
+    from scene2img.serving.dialog.web import make_server
+
+    server = make_server(_load_model(args), args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"dialog page at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     from mlflow import MlflowClient
 
@@ -347,6 +382,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="latents and layout JSON (the input of `edit`)")
         _add_params_options(p)
         p.set_defaults(func=cmd_generate if name == "generate" else cmd_edit)
+
+    p = sub.add_parser("dialog", help="build and correct a picture one instruction at a time")
+    p.add_argument("--model", required=True,
+                   help="a model folder (layout_model.pt, image_model.pt) or models:/NAME@alias")
+    p.add_argument("--script", type=Path, default=None,
+                   help="instructions, one a line (default: type them at a prompt)")
+    p.add_argument("--session", type=Path, default=Path("dialog-session"),
+                   help="folder keeping the session (resumed if it holds one); pictures, "
+                        "layouts, turns.txt, session.json (default: dialog-session)")
+    p.add_argument("--seed", type=int, default=0, help="a new session's seed (default 0)")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_dialog)
+
+    p = sub.add_parser("dialog-web", help="the dialog as a web page, served next to the model")
+    p.add_argument("--model", required=True,
+                   help="a model folder or models:/NAME@alias (e.g. models:/scene2img@champion)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
+    p.add_argument("--port", type=int, default=8765, help="default 8765; 0 picks a free port")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_dialog_web)
 
     p = sub.add_parser("compare", help="one HTML page comparing MLflow runs side by side")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
