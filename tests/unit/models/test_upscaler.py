@@ -58,3 +58,12 @@ def test_bad_arguments_are_named():
         RDN(2, blocks=0)
     with pytest.raises(ValueError, match=r"\[N, 3, h, w\]"):
         RDN(2, blocks=1, layers=1, growth=4, features=4)(torch.rand(3, 8, 8))
+
+
+def test_bicubic_skip_starts_at_bicubic():
+    """Ours (the CPU recipe): output = RDN(LR) + bicubic(LR), with RDN's last conv at zero."""
+    lr = torch.rand(1, 3, 6, 7)
+    net = RDN(4, blocks=1, layers=1, growth=4, features=4, bicubic_skip=True)
+    bicubic = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bicubic",
+                                              align_corners=False)
+    assert torch.equal(net(lr), bicubic)
