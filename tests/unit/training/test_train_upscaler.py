@@ -115,3 +115,13 @@ def test_bad_inputs(toy_vg, tmp_path):
     (tmp_path / "wrong.pt").write_bytes(b"nope")
     with pytest.raises(ModelError, match="wrong.pt: not a loadable scene2img model"):
         load_upscaler(tmp_path / "wrong.pt")
+
+
+def test_bf16_mixed_precision_trains_and_exports_fp32(toy_vg, tmp_path):
+    params = tiny_params(tmp_path, "train_upscaler.max_steps=2", "trainer.precision=bf16-mixed",
+                         "train_upscaler.val_every_n_steps=1000")
+    result = train_upscaler(toy_vg, _raw(toy_vg), tmp_path / "m", params, progress=False,
+                            trainer_overrides={"num_sanity_val_steps": 0, "limit_val_batches": 1})
+    state = torch.load(result.model_path, weights_only=True)["state_dict"]
+    assert all(v.dtype == torch.float32 for v in state.values())
+    assert all(v == v for k, v in result.metrics.items() if k.startswith("test/"))  # not NaN
