@@ -97,6 +97,20 @@ def cmd_train_image(args: argparse.Namespace) -> None:
           f"G loss {m.get('train/g_loss', float('nan')):.3f}")
 
 
+def cmd_train_upscaler(args: argparse.Namespace) -> None:
+    from scene2img.stages.train_upscaler import train_upscaler
+
+    extra = [f"train_upscaler.max_steps={args.max_steps}"] if args.max_steps is not None else []
+    params = _params(args, extra)
+    result = train_upscaler(args.data, args.raw, args.out, params, resume=args.resume,
+                            progress=not args.quiet)
+    m, s = result.metrics, params.train_upscaler.scale
+    print(f"upscaler written to {result.model_path} (MLflow run {result.run_id})")
+    print(f"  test x{s} PSNR {m[f'test/x{s}/psnr/rdn']:.2f} dB "
+          f"(bicubic {m[f'test/x{s}/psnr/bicubic']:.2f}, nearest {m[f'test/x{s}/psnr/nearest']:.2f}), "
+          f"SSIM {m[f'test/x{s}/ssim/rdn']:.3f} (bicubic {m[f'test/x{s}/ssim/bicubic']:.3f})")
+
+
 def cmd_summary(args: argparse.Namespace) -> None:
     from scene2img.data.summary import format_summary
 
@@ -328,6 +342,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_params_options(p)
     p.set_defaults(func=cmd_train_image)
+    p = sub.add_parser("train-upscaler",
+                       help="raw images of a processed dataset -> RDN super-resolution upscaler")
+    p.add_argument("--data", required=True, help="processed dataset folder or URL (its splits)")
+    p.add_argument("--raw", type=Path, required=True,
+                   help="the raw dataset it was preprocessed from (full-size images)")
+    p.add_argument("--out", type=Path, required=True, help="model folder (export, metrics.json)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="default: train_upscaler.max_steps")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_train_upscaler)
     p = sub.add_parser("evaluate", help="FID and friends on a split, under a recorded protocol")
     p.add_argument("--data", required=True, help="processed dataset folder or URL")
     p.add_argument("--image-model", type=Path, required=True, help="image_model.pt")

@@ -226,6 +226,46 @@ class TrainImageParams:
     seed: int
 
 
+# train_upscaler
+
+
+@dataclass
+class RDNParams:
+    """RDN's size (Zhang et al. 2018; the paper's D=16, C=8, G=64, G0=64)."""
+
+    blocks: int  # D: residual dense blocks
+    layers: int  # C: conv layers per block
+    growth: int  # G: growth rate
+    features: int  # G0: channels between blocks
+    bicubic_skip: bool  # ours: add the bicubic upscale to the output (the paper: false)
+
+
+@dataclass
+class TrainUpscalerParams:
+    """The super-resolution upscaler (RDN) and its training on the raw images."""
+
+    seed: int
+    scale: int  # 2 | 4
+    rdn: RDNParams
+    patch: int  # LR training patch side (HR crop: patch * scale)
+    eval_size: int  # HR centre crop of val / test images (a multiple of scale)
+    batch_size: int  # per device
+    max_steps: int  # optimiser steps
+    lr: float  # Adam
+    betas: list[float]  # Adam (beta1, beta2)
+    lr_halve_every: int  # steps between halvings of lr
+    augment: bool  # random 90-degree rotations (flips: data.flip)
+    val_every_n_steps: int
+    strip_images: int  # validation rows in the MLflow strip LR | bicubic | ours | HR
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 4):
+            raise ConfigError(f"train_upscaler.scale={self.scale!r}: choose 2 or 4")
+        if self.eval_size % self.scale or self.eval_size < self.scale:
+            raise ConfigError(f"train_upscaler.eval_size={self.eval_size!r} must be a positive "
+                              f"multiple of train_upscaler.scale ({self.scale})")
+
+
 # --------------------------------------------------------------------------------------------
 # evaluate, register, promote, serve
 
@@ -351,6 +391,7 @@ class Params:
     trainer: TrainerParams
     train_layout: TrainLayoutParams
     train_image: TrainImageParams
+    train_upscaler: TrainUpscalerParams
     evaluate: EvaluateParams
     register: RegisterParams
     promote: PromoteParams

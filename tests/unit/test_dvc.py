@@ -20,6 +20,7 @@ STAGE_MODULES = {
     "stats": "scene2img.data.summary",
     "train_layout": "scene2img.stages.train_layout",
     "train_image": "scene2img.stages.train_image",
+    "train_upscaler": "scene2img.stages.train_upscaler",
     "evaluate": "scene2img.stages.evaluate",
 }
 
@@ -80,5 +81,5 @@ def test_params_are_the_keys_each_stage_computes_with():
         checked.append(stage)
     assert checked == ["preprocess", "train_layout", "train_image", "evaluate"]
     assert STAGES["toyworld"]["params"] == ["toyworld"]
-    for stage in ("train_layout", "train_image", "evaluate"):
+    for stage in ("train_layout", "train_image", "train_upscaler", "evaluate"):
         assert "tracking" not in STAGES[stage]["params"]  # where runs are logged, not what
