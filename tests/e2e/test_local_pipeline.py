@@ -1,10 +1,9 @@
 """`scene2img pipeline run --local`: the DAG with the KFP local runner on a tiny toy world.
 
-The default test runs ingest -> preprocess -> train-layout || train-image (about 1.5 min on two
-cores), then again with nothing changed: every task comes from the cache. Evaluation on the CPU
-takes about 4 minutes even with tiny params (the InceptionV3 backbone at 299 px), so the whole DAG
-(evaluate -> register -> promote, ending in a registered version in MLflow) runs only with
-SCENE2IMG_E2E_FULL=1.
+The test runs the whole DAG, ingest -> preprocess -> train-layout || train-image -> evaluate ->
+register -> promote, ending in a registered, promoted version in MLflow, with tiny params; then
+again with nothing changed: every task up to evaluate comes from the cache, and register (never
+cached) registers version 2.
 """
 
 from __future__ import annotations
