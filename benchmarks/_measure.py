@@ -62,12 +62,12 @@ def count_flops(fn: Callable[[], Any]) -> tuple[Any, int]:
 
 def rates(work: dict[str, float], seconds: float) -> dict[str, float]:
     """Each amount of work per second: `{"images": 8}` -> `{"images_per_s": ...}`."""
-    return {f"{k}_per_s": _round(v / seconds) for k, v in work.items()}
+    return {f"{k}_per_s": round_sig(v / seconds) for k, v in work.items()}
 
 
 def timing(times: list[float]) -> dict[str, Any]:
     """The best of `times` (what the rates use: the least disturbed run) and all of them."""
-    return {"seconds_best": round(min(times), 4), "seconds_all": [round(t, 4) for t in times]}
+    return {"seconds_best": round_sig(min(times)), "seconds_all": [round_sig(t) for t in times]}
 
 
 def machine(device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -114,6 +114,6 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _round(x: float) -> float:
+def round_sig(x: float) -> float:
     """Four significant figures: enough for a rate, short enough to read."""
     return float(f"{x:.4g}")

@@ -40,7 +40,7 @@ PRESETS: dict[str, dict[str, list[str]]] = {
         "preprocess": ["--images", "10", "--image-size", "32", "--workers", "1", "--repeats", "1"],
         "train_layout": ["--images", "20", "--steps", "1", "--batch-size", "4",
                          "--configs", "toyworld"],
-        "train_image": ["--sizes", "64", "--ch", "2", "--batch", "1", "--objects", "1",
+        "train_image": ["--sizes", "64", "--ch", "2", "--batch", "2", "--objects", "1",
                         "--classes", "4", "--iters", "1"],
         "evaluate": ["--images", "1", "--batch-size", "1", "--image-size", "32", "--repeats", "1",
                      "--fid-dim", "16"],

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from _measure import RESULTS, count_flops, rates, write_result
+from _measure import RESULTS, count_flops, rates, round_sig, write_result
 
 from scene2img.config import load_params
 from scene2img.data.dataset import SceneGraphDataModule
@@ -116,8 +116,8 @@ def measure(images: int = 240,  # toy-world VG scenes, preprocessed to 64 px
             model, flop = model_steps_per_second(params, data, steps, batch)
             fit = fit_steps_per_second(params, data, steps, batch, Path(tmp) / name)
             work = {"flop": flop, "images": batch}
-            figures[name] = {"model_steps_per_second": round(model, 2),
-                             "fit_steps_per_second": round(fit, 2),
+            figures[name] = {"model_steps_per_second": round_sig(model),
+                             "fit_steps_per_second": round_sig(fit),
                              "flop_per_step": flop, "images_per_step": batch,
                              "model_step": rates(work, 1 / model),
                              "fit": rates(work, 1 / fit),
