@@ -9,6 +9,7 @@ FLOP/s, its share of this machine's peak at the dtype it runs in (`share_of_peak
     make bench                  # the quick preset: a few minutes on 2 CPU cores
     make bench BENCH=full       # the scripts' own defaults (the README's settings)
     .venv/bin/python benchmarks/bench.py --preset tiny --out /tmp/bench.json   # seconds
+    .venv/bin/python benchmarks/bench.py --table    # the README's table from bench.json
 
 The benchmarks that score a trained model (edit_locality, mask_iou, object_head, serve_load,
 train_image_toy) are run by hand on that model; see each script. Peak RSS in `preprocess` is the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import sys
 import tempfile
@@ -134,11 +136,58 @@ def summary(figures: dict[str, Any]) -> None:
           f"{100 * e['share_of_peak']:.0f}% of fp32 peak")
 
 
+def table(record: dict[str, Any]) -> str:
+    """The README's table of a results file: one row per figure, with its work, rate and share."""
+    b, g = record["benchmarks"], 1e9
+    peak = b["peak"]
+    rows = [f"| `peak.py` {op} {dtype}, {peak[f'{op}_{dtype}']['shape']} | "
+            f"{peak[f'{op}_{dtype}']['flop'] / g:.3g} GFLOP | "
+            f"**{peak[f'{op}_{dtype}']['flop_per_s'] / g:.1f} GFLOP/s** | - |"
+            for dtype in ("fp32", "bf16") for op in ("matmul", "conv3x3")]
+    p = b["preprocess"]
+    rows.append(f"| `preprocess.py` {p['images_in']} toy-world VG 640 x 480 JPEGs -> "
+                f"{p['image_size']} px, {p['workers']} workers | {p['images_written']} images, "
+                f"{p['bytes_read'] / 1e6:.1f} MB read, {p['bytes_written'] / 1e6:.1f} MB written | "
+                f"**{p['images_per_s']} images/s**, {p['bytes_read_per_s'] / 1e6:.1f} MB/s read | - |")
+    t = b["train_layout"]
+    for config in t["configs"]:
+        r = t[config]
+        for kind, label, steps in (("model_step", "training step", "model_steps_per_second"),
+                                   ("fit", "`Trainer.fit`", "fit_steps_per_second")):
+            rows.append(f"| `train_layout.py` {config} widths, batch {t['batch_size']}, {label} | "
+                        f"{r['flop_per_step'] / g:.1f} GFLOP, {r['images_per_step']} scenes per "
+                        f"step | **{r[steps]} steps/s**, {r[kind]['flop_per_s'] / g:.2f} GFLOP/s | "
+                        f"{100 * r[kind]['share_of_peak']:.1f}% of fp32 |")
+    ti = b["train_image"]
+    for size, r in ti["results"].items():
+        for kind in ("eager_fp32", "optimised"):
+            x = r[kind]
+            rows.append(f"| `train_image.py` {size} {kind.replace('_', ' ')}, batch {ti['batch']}, "
+                        f"{ti['objects_per_image']} objects, one G+D iteration | "
+                        f"{x['flop_per_iteration'] / g:.1f} GFLOP, {x['images_per_iteration']} "
+                        f"images | **{x['images_per_s']} images/s**, "
+                        f"{x['flop_per_s'] / g:.2f} GFLOP/s | "
+                        f"{100 * x['share_of_peak']:.1f}% of {x['dtype']} |")
+    e = b["evaluate"]
+    rows.append(f"| `evaluate.py` {e['backbone']} at {e['image_size']} px (resized to 299), batch "
+                f"{e['batch_size']} | {e['images']} images, {e['flop_per_image'] / g:.1f} GFLOP "
+                f"per image | **{e['images_per_s']} images/s**, {e['flop_per_s'] / g:.2f} GFLOP/s | "
+                f"{100 * e['share_of_peak']:.1f}% of fp32 |")
+    head = ("| benchmark | work | rate | share of peak |\n| --- | --- | --- | --- |")
+    return "\n".join([head, *rows])
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench.json")
+    ap.add_argument("--table", action="store_true",
+                    help="print the README's table from the results file `--out` and stop")
     args = ap.parse_args(argv)
+    if args.table:
+        record = json.loads(args.out.read_text())
+        print(table(record))
+        return record
     with tempfile.TemporaryDirectory() as work:  # the scripts' own files: all is in `out`
         return run(args.preset, args.out, Path(work))
 

@@ -50,7 +50,8 @@ def test_count_flops_and_rates():
 
 def test_bench_tiny_writes_one_results_file(tmp_path):
     out = tmp_path / "bench.json"
-    returned = _load("bench").main(["--preset", "tiny", "--out", str(out)])
+    bench = _load("bench")
+    returned = bench.main(["--preset", "tiny", "--out", str(out)])
     record = json.loads(out.read_text())
     assert record["benchmarks"] == json.loads(json.dumps(returned["benchmarks"]))
     assert sorted(tmp_path.iterdir()) == [out]  # one file, nothing beside it
@@ -106,6 +107,11 @@ def test_bench_tiny_writes_one_results_file(tmp_path):
     assert e["flop_per_image"] > 1e10  # InceptionV3 at 299 px: 5.7 G multiply-adds per image
     assert _close(e["images_per_s"], 1, e["seconds_best"])
     assert e["share_of_peak"] == pytest.approx(e["flop_per_s"] / best["fp32"], rel=1e-3)
+
+    # The README's table: a row per figure (4 peak, preprocess, 2 layout, 2 image, evaluate).
+    rows = bench.table(record).splitlines()
+    assert len(rows) == 2 + 4 + 1 + 2 + 2 + 1 and all(r.count(" | ") == 3 for r in rows)
+    assert f"**{e['images_per_s']} images/s**" in rows[-1]
 
 
 def test_bench_refuses_an_unknown_preset(tmp_path, capsys):
