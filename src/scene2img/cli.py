@@ -250,12 +250,9 @@ def _typed_lines():
 
 
 def cmd_dialog(args: argparse.Namespace) -> None:
-    from scene2img.serving.commands import dialog_files
+    from scene2img.serving.commands import dialog_files, read_script
 
-    if args.script is not None and not args.script.is_file():
-        raise ConfigError(f"--script {args.script}: no such file; give a file of instructions, "
-                          "one a line")
-    lines = args.script.read_text().splitlines() if args.script else _typed_lines()
+    lines = read_script(args.script) if args.script else _typed_lines()
     for line in dialog_files(lambda: _load_model(args), args.session, lines, args.seed):
         print(line, flush=True)
 

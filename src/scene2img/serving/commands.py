@@ -75,6 +75,20 @@ def edit_files(
     return write_generation(generation, model.vocab, outputs)
 
 
+def read_script(path: Path) -> list[str]:
+    """A dialog script's instructions, one a line (`ConfigError` naming the file otherwise)."""
+    if path.is_dir():
+        raise ConfigError(f"--script {path}: a folder; give a file of instructions, one a line")
+    if not path.is_file():
+        raise ConfigError(f"--script {path}: no such file; give a file of instructions, one a line")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--script {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                          f"offset {exc.start}); save it as UTF-8") from None
+
+
 def dialog_files(
     load_model: Callable[[], SceneToImage],  # called once the options are checked
     session: Path,  # the session folder: resumed if it holds one (`serving.dialog.folder`)

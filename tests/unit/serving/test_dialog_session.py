@@ -160,6 +160,12 @@ def test_cli_dialog(toy_model: Path, tmp_path: Path) -> None:
     assert len(out.stdout.splitlines()) == 2  # stopped at quit
     out = run("--script", str(tmp_path / "missing.txt"))
     assert out.returncode == 2 and "--script" in out.stderr and "no such file" in out.stderr
+    out = run("--script", str(tmp_path))
+    assert out.returncode == 2 and "a folder" in out.stderr
+    (tmp_path / "latin1.txt").write_bytes("a caf\u00e9 with a bus".encode("latin-1"))
+    out = run("--script", str(tmp_path / "latin1.txt"))
+    assert out.returncode == 2 and "not UTF-8 text (byte 0xe9" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
     (tmp_path / "file").write_text("x")
     out = run("--session", str(tmp_path / "file"), stdin="a road\n")
     assert out.returncode == 2 and "not a folder" in out.stderr
