@@ -6,7 +6,7 @@ process, and writes `benchmarks/results/bench.json`: the commit, the time, the m
 load average before and after), each benchmark's settings and figures, and, for each figure in
 FLOP/s, its share of this machine's peak at the dtype it runs in (`share_of_peak`).
 
-    make bench                  # the quick preset: a few minutes on 2 CPU cores
+    make bench                  # the quick preset: a few minutes on 2 quiet CPU cores
     make bench BENCH=full       # the scripts' own defaults (the README's settings)
     .venv/bin/python benchmarks/bench.py --preset tiny --out /tmp/bench.json   # seconds
     .venv/bin/python benchmarks/bench.py --table    # the README's table from bench.json
@@ -47,12 +47,12 @@ PRESETS: dict[str, dict[str, list[str]]] = {
         "evaluate": ["--images", "1", "--batch-size", "1", "--image-size", "32", "--repeats", "1",
                      "--fid-dim", "16"],
     },
-    "quick": {  # `make bench`: a few minutes on this 2-core machine
+    "quick": {  # `make bench`: the paper's layout widths, LostGAN-v2 at half width and batch 4
         "peak": ["--matmul", "1024", "--repeats", "5"],
         "preprocess": ["--images", "300", "--repeats", "2"],
-        "train_layout": ["--images", "120", "--steps", "10"],
-        "train_image": ["--sizes", "64", "--iters", "2"],
-        "evaluate": ["--images", "64", "--repeats", "2"],
+        "train_layout": ["--images", "120", "--steps", "3"],
+        "train_image": ["--sizes", "64", "--ch", "32", "--batch", "4", "--iters", "1"],
+        "evaluate": ["--images", "8", "--batch-size", "8", "--repeats", "1"],
     },
     "full": {  # the scripts' defaults
         "peak": ["--matmul", "2048"],
