@@ -32,6 +32,36 @@ def _processed(tmp_path_factory, fmt: str):
     return root / "processed"
 
 
+# Python source run first in `run_killed_in_the_rename_window`'s child: the child dies (SIGKILL,
+# no cleanup) right after it moves a folder aside to `.NAME.old-PID`, the window between
+# `files.atomic_dir`'s two renames.
+_DIE_IN_THE_RENAME_WINDOW = """
+import os, signal
+from pathlib import Path
+
+_rename = Path.rename
+def _rename_then_die(self, target):
+    done = _rename(self, target)
+    if ".old-" in Path(target).name:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return done
+Path.rename = _rename_then_die
+"""
+
+
+def run_killed_in_the_rename_window(code: str, *args: str) -> int:
+    """Run `code` (with `sys.argv[1:] == args`) in a Python child that is killed in the rename
+    window; asserts it really died that way and returns its pid."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", _DIE_IN_THE_RENAME_WINDOW + code, *args],
+                             cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == -9, stderr[-2000:]  # killed, not a clean exit or an error
+    return child.pid
+
+
 @pytest.fixture(scope="session")
 def toy_vg(tmp_path_factory) -> Path:
     """A processed toy-world Visual Genome dataset (64 px, attributes, annotated relations)."""

@@ -6,8 +6,11 @@ that writes a folder (preprocess, ingest, the toy world) builds its output in.
 
 from __future__ import annotations
 
+import glob
 import json
+import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from scene2img.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -32,6 +37,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def printable(path: str | Path) -> str:
+    """`path` as text that can be printed and logged: bytes of a name that are not UTF-8 (kept
+    as surrogates when read from disk) shown as `\\xNN`."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def require_new_dir(path: str | Path, what: str) -> None:
@@ -54,13 +65,14 @@ def atomic_dir(
 
     Yields the (new, empty) temporary folder. If the block raises, KeyboardInterrupt included,
     the temporary folder is removed and `path` is left as it was. With `replace`, an existing
-    `path` is moved aside just before the rename and removed after it.
+    `path` is moved aside just before the rename and removed after it. What a killed run left
+    beside `path` is dealt with first (`recover_dir`).
     """
     path = Path(path)
+    recover_dir(path)
     if not replace:
         require_new_dir(path, what)
     tmp = _sibling(path, "tmp")
-    shutil.rmtree(tmp, ignore_errors=True)  # left over by a killed process with our pid
     tmp.mkdir(parents=True)
     try:
         yield tmp
@@ -70,16 +82,57 @@ def atomic_dir(
         raise
 
 
+def recover_dir(path: str | Path) -> None:
+    """Finish or undo the swap of an `atomic_dir` run that was killed at `path`, and remove the
+    hidden folders that dead runs left beside it.
+
+    A run moves `path` aside to `.NAME.old-PID` only once its new folder `.NAME.tmp-PID` is
+    complete, so a kill between the two renames leaves both: the swap is finished (the new
+    folder takes the name; the old one is removed). Without the new folder the old one is put
+    back. Folders of runs whose process is still alive are left alone.
+    """
+    path = Path(path)
+    leftovers = [(kind, pid, p) for kind, pid, p in _siblings(path) if not _alive(pid)]
+    if not path.exists():
+        tmps = {pid: p for kind, pid, p in leftovers if kind == "tmp"}
+        olds = [(pid in tmps, p.stat().st_mtime, pid, p) for kind, pid, p in leftovers
+                if kind == "old"]
+        if olds:
+            _, _, pid, old = max(olds)
+            if pid in tmps:
+                tmps[pid].rename(path)
+                log.warning("%s: finished the swap a killed run (pid %d) left half-done; its "
+                            "previous folder is removed", path, pid)
+            else:
+                old.rename(path)
+                log.warning("%s: put back the previous folder that a killed run (pid %d) had "
+                            "moved aside", path, pid)
+    for _, _, p in leftovers:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def interrupted_swap(path: str | Path) -> Path | None:
+    """The hidden `.NAME.old-PID` folder holding the previous `path`, when `path` is missing
+    because a run was killed between its two renames (readers name it in their error)."""
+    path = Path(path)
+    if path.exists():
+        return None
+    olds = [p for kind, _, p in _siblings(path) if kind == "old"]
+    return max(olds, key=lambda p: p.stat().st_mtime) if olds else None
+
+
 def _rename_into_place(tmp: Path, path: Path, what: str, replace: bool) -> None:
+    # An existing `path`, even an empty one, is moved aside rather than removed, so that a kill
+    # between the two renames leaves `.old` + a complete `.tmp`: `recover_dir` finishes the swap.
     old = None
     if path.exists():
-        if replace:
-            old = _sibling(path, "old")
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-        else:
+        if not replace:
             require_new_dir(path, what)  # something may have been written there meanwhile
-            path.rmdir()  # empty: the rename needs the name free
+        old = _sibling(path, "old")
+        path.rename(old)
     try:
         tmp.rename(path)
     except BaseException:
@@ -93,3 +146,29 @@ def _rename_into_place(tmp: Path, path: Path, what: str, replace: bool) -> None:
 def _sibling(path: Path, kind: str) -> Path:
     """A hidden sibling name, unique to this process: `.NAME.KIND-PID`."""
     return path.with_name(f".{path.name}.{kind}-{os.getpid()}")
+
+
+def _siblings(path: Path) -> list[tuple[str, int, Path]]:
+    """The hidden `.NAME.tmp-PID` / `.NAME.old-PID` siblings of `path`: (kind, pid, path)."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(tmp|old)-(\d+)")
+    found = []
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*-*"):
+        m = pattern.fullmatch(p.name)
+        if m:
+            found.append((m[1], int(m[2]), p))
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    """Whether another process with this pid runs (ours counts as dead: a killed run that had
+    our pid before us). Pids are per machine: runs on other machines or containers sharing the
+    folder are not told apart."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

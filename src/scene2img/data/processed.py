@@ -26,6 +26,7 @@ import fsspec
 
 from scene2img.data.vocab import Vocab
 from scene2img.errors import DataError
+from scene2img.files import interrupted_swap
 
 SCHEMA_VERSION = 1  # of the whole layout: the manifest's and every split index's `schema_version`
 VOCAB_FILE = "vocab.json"
@@ -55,6 +56,11 @@ def _read(dataset_url: str | Path, name: str) -> tuple[str, bytes]:
         with fsspec.open(url, "rb") as f:
             return url, f.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        old = None if "://" in str(dataset_url) else interrupted_swap(dataset_url)
+        if old is not None:
+            raise DataError(f"{dataset_url}: missing; a run that replaced it was killed and left "
+                            f"the dataset in {old}: run the command that writes it (preprocess, "
+                            "ingest) again, which first puts it back") from None
         raise DataError(f"{url}: not found; is this a processed dataset folder (run "
                         "`scene2img preprocess`)?") from None
 

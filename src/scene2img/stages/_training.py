@@ -25,6 +25,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from scene2img.config import Params
 from scene2img.files import atomic_write_bytes, atomic_write_json
+from scene2img.tracking.experiments import KIND_TAG, MODEL_TRAINING
 from scene2img.tracking.lineage import lineage_tags
 from scene2img.training.export import METRICS_FILE
 from scene2img.training.runtime import (
@@ -53,18 +54,22 @@ class TrainingRun:
 
     def __init__(
         self,
-        stage: str,  # train_layout | train_image: the params section, run name and stage tag
+        stage: str,  # train_layout | train_image | train_upscaler: params section, run name, tag
         data_url: str | Path,  # processed dataset folder or URL (s3://...)
         out_dir: str | Path,  # model folder: export, metrics.json, checkpoints, run id
         params: Params,  # the stage's section (seed, batch_size), data, trainer, tracking
+        kfp_run_id: str | None = None,  # the KFP run that launched the stage (a lineage tag)
+        datamodule: pl.LightningDataModule | None = None,  # default: ResumableDataModule(data_url)
     ) -> None:
         self.stage, self.data_url, self.out_dir, self.params = stage, data_url, Path(out_dir), \
             params
+        self.kfp_run_id = kfp_run_id
         section = getattr(params, stage)
         seed_everything(section.seed)
-        self.datamodule = ResumableDataModule(data_url, params.data, section.batch_size,
-                                              seed=section.seed)
-        self.vocab = self.datamodule.vocab
+        # any other data module must resume exactly too (DataPosition's state_dict protocol)
+        self.datamodule = datamodule or ResumableDataModule(data_url, params.data,
+                                                            section.batch_size, seed=section.seed)
+        self.vocab = getattr(self.datamodule, "vocab", None)
         self.checkpoint: str | None = None
         self.logger: MLFlowLogger | None = None
         self.run_id: str | None = None
@@ -81,7 +86,8 @@ class TrainingRun:
         **trainer_args: Any,  # any other Trainer argument
     ) -> pl.Trainer:
         """The checkpoint to resume from, the MLflow run, and the `Trainer`."""
-        self.checkpoint = resume_checkpoint(self.out_dir, resume)
+        # checked before the MLflow run is touched: a resume that never starts leaves it as it was
+        self.checkpoint = resume_checkpoint(self.out_dir, resume, module)
         self.logger, self.run_id = self._logger(bool(self.checkpoint), hyperparams, tags)
         return build_trainer(
             self.params.trainer, self.out_dir, max_steps=max_steps, logger=self.logger,
@@ -112,17 +118,21 @@ class TrainingRun:
                 tags: dict[str, str] | None) -> tuple[MLFlowLogger, str | None]:
         """The stage's MLflow run (continued from the one recorded in out_dir when `resumed`,
         then no params are logged again) and its id."""
-        params, data_url = self.params, self.data_url
+        params = self.params
+        data_url = self.data_url
         run_file = self.out_dir / RUN_ID_FILE
         run_id = run_file.read_text().strip() if resumed and run_file.is_file() else None
         logger = mlflow_logger(params.tracking, run_name=self.stage, run_id=run_id,
                                spool_dir=self.out_dir / SPOOL_DIR,
-                               tags={**lineage_tags(params.to_dict(), data_url, stage=self.stage),
+                               tags={**lineage_tags(params.to_dict(), data_url, stage=self.stage,
+                                                   kfp_run_id=self.kfp_run_id),
                                      **(tags or {})})
         if rank_zero_only.rank == 0:
             run_id = logger.run_id
             atomic_write_bytes(run_file, f"{run_id}\n".encode())
             if not resumed:
+                # the UI's model-training view (tracking.experiments); spooled if the server is away
+                logger.experiment.set_experiment_tag(logger.experiment_id, KIND_TAG, MODEL_TRAINING)
                 logger.log_hyperparams({**hyperparams, "data": dataclasses.asdict(params.data),
                                         "trainer": dataclasses.asdict(params.trainer),
                                         "data_url": str(data_url)})

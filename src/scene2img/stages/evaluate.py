@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 import torch
+from mlflow import MlflowClient
 from torch.utils.data import DataLoader
 
 from scene2img.config import Params
@@ -25,6 +26,7 @@ from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_i
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
 from scene2img.serving.tensors import predict_layout
+from scene2img.tracking.experiments import training_experiment
 from scene2img.tracking.lineage import flatten_params, lineage_tags
 from scene2img.training.export import (
     METRICS_FILE,
@@ -94,6 +96,7 @@ def evaluate(
     out_dir: Path,  # metrics.json, grids and reports
     params: Params,
     log_to_mlflow: bool = True,
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> EvaluateResult:
     """Evaluate the generator (and the layout model) on `params.evaluate.split`."""
     p = params.evaluate
@@ -141,8 +144,10 @@ def evaluate(
     run_id = None
     if log_to_mlflow:
         mlflow.set_tracking_uri(params.tracking.uri)
-        mlflow.set_experiment(params.tracking.experiment)
-        tags = lineage_tags(params.to_dict(), data_url, stage="evaluate")
+        mlflow.set_experiment(experiment_id=training_experiment(MlflowClient(params.tracking.uri),
+                                                          params.tracking.experiment))
+        tags = lineage_tags(params.to_dict(), data_url, stage="evaluate",
+                            kfp_run_id=kfp_run_id)
         for mode, proto in report["protocols"].items():
             tags.update({f"eval.{mode}.{k}": str(v) for k, v in proto.items()})
         with mlflow.start_run(run_name=f"evaluate {p.split}", tags=tags) as run:

@@ -43,7 +43,7 @@ from scene2img.data.sources import (
 )
 from scene2img.data.vocab import Vocab
 from scene2img.errors import DataError
-from scene2img.files import atomic_dir
+from scene2img.files import atomic_dir, printable
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +179,10 @@ def _write_shards(
             bar.update()
             if record is None:
                 if params.strict:
-                    raise DataError(f"{detail} (image {scene.image_id}); --strict stops here. "
-                                    "Restore the file, or run without --strict to skip it.")
-                log.warning("skipping image %s: %s", scene.image_id, detail)
+                    raise DataError(f"{detail} (image {printable(scene.image_id)}); --strict "
+                                    "stops here. Restore the file, or run without --strict to "
+                                    "skip it.")
+                log.warning("skipping image %s: %s", printable(scene.image_id), detail)
                 drops.add(digest_or_reason)
                 continue
             writers[scene.split].write(record)

@@ -100,12 +100,13 @@ def train_image(
     progress: bool = True,  # Lightning's progress bar
     callbacks: list[pl.Callback] | None = None,  # extra callbacks (tests)
     trainer_overrides: dict[str, Any] | None = None,  # extra Trainer arguments (tests)
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> TrainingResult:
     """Train the layout-to-image GAN and export its EMA generator.
 
     `metrics` holds the final train/* losses, `iterations` and `train_images_per_s`."""
     tp = params.train_image
-    run = TrainingRun("train_image", data_url, out_dir, params)
+    run = TrainingRun("train_image", data_url, out_dir, params, kfp_run_id)
     vocab = run.vocab
     train = run.datamodule.dataset("train")
     if not len(train):

@@ -62,12 +62,13 @@ def train_layout(
     progress: bool = True,  # Lightning's progress bar
     callbacks: list[pl.Callback] | None = None,  # extra callbacks (tests)
     trainer_overrides: dict[str, Any] | None = None,  # extra Trainer arguments (tests)
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> TrainingResult:
     """Train the layout model, evaluate it and the class-mean baseline, export it.
 
     `metrics` holds the final val/*, test/* and baseline/* figures and `steps`."""
     tp = params.train_layout
-    run = TrainingRun("train_layout", data_url, out_dir, params)
+    run = TrainingRun("train_layout", data_url, out_dir, params, kfp_run_id)
     datamodule, vocab = run.datamodule, run.vocab
     module = layout_module(tp, vocab)
     trainer = run.start(module, resume, hyperparams={

@@ -2,7 +2,8 @@
 
 Every training, evaluation and pipeline run carries: the git commit and whether the tree was
 dirty, the processed dataset's manifest hash and the raw data's DVC hash, the full resolved params
-(a `scene2img.params` JSON tag and its hash), the KFP run id when KFP runs it, the host and the
+(a `scene2img.params` JSON tag and its hash; a pipeline step's run: the keys its step received),
+the KFP run id when KFP runs it (an argument: the pipeline steps pass it), the host and the
 accelerator.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from scene2img.config import PROJECT_ROOT
 
 PREFIX = "scene2img."
-KFP_RUN_ID_ENV = "SCENE2IMG_KFP_RUN_ID"  # set by the KFP components from the run-id placeholder
+NOT_KFP = "none (not run by KFP)"
 
 
 def git_state(repo: Path = PROJECT_ROOT) -> dict[str, str]:
@@ -84,6 +85,7 @@ def lineage_tags(
     params: dict[str, Any],  # the full resolved params
     dataset_url: str | Path | None = None,  # processed dataset the run read
     stage: str | None = None,  # train_layout, train_image, evaluate, ...
+    kfp_run_id: str | None = None,  # the KFP run that launched this one (None: not KFP)
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The lineage tags for one run, keys prefixed `scene2img.`."""
@@ -94,7 +96,7 @@ def lineage_tags(
         "params": _params_json(params),
         "host": socket.gethostname(),
         "accelerator": accelerator(),
-        "kfp_run_id": os.environ.get(KFP_RUN_ID_ENV, "none (not run by KFP)"),
+        "kfp_run_id": kfp_run_id or NOT_KFP,
     }
     if stage:
         tags["stage"] = stage

@@ -6,12 +6,13 @@ loads with `torch.load(..., weights_only=True)` whoever wrote it:
     {"format": "scene2img.<kind>", "format_version": 1, "state_dict": {...},
      "config": {...}, "vocab": {...sg2im keys...}, "extra": {...}}
 
-Two kinds: `layout` (the `LayoutModel`; `config` is its constructor arguments plus
-`max_objects`) and `image` (the EMA generator; `config` names the architecture, the image size,
+Three kinds: `layout` (the `LayoutModel`; `config` is its constructor arguments plus
+`max_objects`), `image` (the EMA generator; `config` names the architecture, the image size,
 `max_objects`, the generator params, where its masks come from (`masks`) and how its weights were
-made). Training stages write them (`export_layout_model`, `export_generator`); evaluation, the
-registry, serving and the pipeline read them (`load_layout_model`, `load_generator`) and find them
-by the file names below.
+made) and `upscaler` (the RDN; `config` is its constructor arguments, the vocabulary the training
+dataset's). Training stages write them (`export_layout_model`, `export_generator`,
+`export_upscaler`); evaluation, the registry, serving and the pipeline read them
+(`load_layout_model`, `load_generator`, `load_upscaler`) and find them by the file names below.
 
 A model folder holds `layout_model.pt`, `image_model.pt` and (for serving) `attribute_stats.json`;
 each training folder also has its `metrics.json`; an evaluation folder has `metrics.json` and per
@@ -33,6 +34,7 @@ from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, ModelError
 from scene2img.files import atomic_write_bytes
 from scene2img.models.layout import LayoutModel
+from scene2img.models.upscaler import RDN
 from scene2img.training.image_module import build_generator
 
 __all__ = ["ATTRIBUTE_STATS_FILE", "FORMAT_VERSION", "IMAGE_MODEL_FILE", "LAYOUT_MODEL_FILE",
@@ -42,10 +44,11 @@ __all__ = ["ATTRIBUTE_STATS_FILE", "FORMAT_VERSION", "IMAGE_MODEL_FILE", "LAYOUT
 
 LAYOUT_MODEL_FILE = "layout_model.pt"  # train_layout's export
 IMAGE_MODEL_FILE = "image_model.pt"  # train_image's export
+UPSCALER_MODEL_FILE = "upscaler_model.pt"  # train_upscaler's export
 ATTRIBUTE_STATS_FILE = "attribute_stats.json"  # per-class attribute statistics, for serving
 METRICS_FILE = "metrics.json"  # a training or evaluation folder's figures (a DVC metric)
 FORMAT_VERSION = 1
-LAYOUT, IMAGE = "layout", "image"  # export kinds
+LAYOUT, IMAGE, UPSCALER = "layout", "image", "upscaler"  # export kinds
 
 
 def report_file(mode: str) -> str:
@@ -193,3 +196,34 @@ def load_generator(path: str | Path) -> tuple[nn.Module, Vocab, dict]:
         raise ModelError(f"{path}: image model does not match this code ({exc}); re-export it") \
             from None
     return G.eval(), vocab, config
+
+
+# --------------------------------------------------------------------------------------------
+# the upscaler
+
+
+def _rdn_config(net: RDN) -> dict[str, int | bool]:
+    """The constructor arguments of `net`, as the export records them."""
+    rdb = net.rdbs[0]
+    return {"scale": net.scale, "blocks": len(net.rdbs), "layers": len(rdb.dense),
+            "growth": rdb.dense[0].conv.out_channels, "features": net.sfe1.out_channels,
+            "bicubic_skip": net.bicubic_skip}
+
+
+def export_upscaler(path: str | Path, net: RDN, vocab: Vocab, extra: dict | None = None) -> Path:
+    """Write `net` (fp32 state dict + its sizes as config) atomically to `path`."""
+    state = {k: v.float() for k, v in net.state_dict().items()}
+    return _save(Path(path), UPSCALER, state, _rdn_config(net), vocab, extra)
+
+
+def load_upscaler(path: str | Path) -> tuple[RDN, dict[str, Any]]:
+    """An exported upscaler in eval mode on the CPU: `(net, config)`."""
+    payload = _load(path, UPSCALER)
+    config = dict(payload["config"])
+    try:
+        net = RDN(**config)
+        net.load_state_dict(payload["state_dict"])
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"{path}: upscaler config and weights do not fit this code "
+                         f"({type(exc).__name__}: {exc}); re-export the model") from None
+    return net.eval(), config

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from scene2img.data.shards import ShardReader, ShardWriter
 from scene2img.data.toyworld import generate_toyworld
 from scene2img.errors import DataError, EmptyDatasetError
 from scene2img.stages.preprocess import preprocess
-from tests.conftest import SHARED_DATA, toy_params
+from tests.conftest import SHARED_DATA, run_killed_in_the_rename_window, toy_params
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -110,7 +111,8 @@ def test_missing_and_corrupt_images_are_skipped_and_counted(raw_vg: Path, tmp_pa
     params = toy_params("vg", images=24).preprocess
     result = preprocess(raw, tmp_path / "p", params, progress=False)
     skipped = (result.drops.get("image: file missing", 0)
-               + result.drops.get("image: file corrupt or unreadable", 0))
+               + result.drops.get("image: file corrupt or unreadable", 0)
+               + result.drops.get("image: not in a format PIL reads", 0))
     assert skipped >= 2  # the three may include an image the filters already dropped
     assert result.drops.get("image: file corrupt or unreadable", 0) >= 1
 
@@ -120,6 +122,122 @@ def test_missing_and_corrupt_images_are_skipped_and_counted(raw_vg: Path, tmp_pa
     assert ".jpg" in str(err.value)
     assert not (tmp_path / "strict").exists()
     assert not list(tmp_path.glob(".strict.tmp-*"))
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that is only a header claiming `width` x `height` pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def _kept_images(raw: Path, tmp_path: Path) -> list[Path]:
+    """The image files a clean preprocess of `raw` keeps (not already dropped by a filter)."""
+    preprocess(raw, tmp_path / "clean", toy_params("vg", images=24).preprocess, progress=False)
+    ids = [ShardReader(tmp_path / "clean" / split)[i].image_id
+           for split in ("train", "val", "test")
+           for i in range(len(ShardReader(tmp_path / "clean" / split)))]
+    return [next(raw.rglob(f"{image_id}.jpg")) for image_id in sorted(ids)]
+
+
+def test_unusable_image_files_are_skipped_and_counted(raw_vg: Path, tmp_path: Path,
+                                                      caplog) -> None:
+    """Bombs, a folder, a file that cannot be read, a format PIL does not read: each skipped,
+    counted under its reason, and named in the log; --strict stops at the first."""
+    raw = tmp_path / "raw"
+    shutil.copytree(raw_vg, raw)
+    kept = _kept_images(raw, tmp_path)
+    bomb, big, folder, loop, pdf = kept[:5]
+    bomb.write_bytes(_png_header(30000, 30000))  # over twice PIL's pixel limit: an error
+    big.write_bytes(_png_header(10000, 10000))  # over the limit: a warning, then 400 MB decoded
+    folder.unlink()
+    folder.mkdir()
+    loop.unlink()
+    loop.symlink_to(loop.name)  # a link to itself: reading fails (root reads chmod 000 files)
+    pdf.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n")
+
+    caplog.set_level("WARNING")
+    result = preprocess(raw, tmp_path / "p", toy_params("vg", images=24).preprocess,
+                        progress=False)
+    assert sum(result.counts.values()) == len(kept) - 5
+    assert result.drops["image: too many pixels (decompression bomb)"] == 2
+    assert result.drops["image: not a regular file"] == 1
+    assert result.drops["image: file corrupt or unreadable"] == 1
+    assert result.drops["image: not in a format PIL reads"] == 1
+    for path in (bomb, big, folder, loop, pdf):
+        assert f"{path}: " in caplog.text, path  # each skip names its file and why
+    assert "pixels" in caplog.text and "directory" in caplog.text and "symbolic" in caplog.text
+    assert "BytesIO" not in caplog.text
+
+    strict = toy_params("vg", images=24, **{"preprocess.strict": "true"}).preprocess
+    with pytest.raises(DataError, match=r"(too many pixels|directory|symbolic|PIL).*--strict "):
+        preprocess(raw, tmp_path / "strict", strict, progress=False)
+    assert not (tmp_path / "strict").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 file; the symbolic-link "
+                    "loop in the test above covers a file that cannot be read")
+def test_an_image_without_read_permission_is_skipped(raw_vg: Path, tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(raw_vg, raw)
+    locked = _kept_images(raw, tmp_path)[0]
+    locked.chmod(0)
+    try:
+        result = preprocess(raw, tmp_path / "p", toy_params("vg", images=24).preprocess,
+                            progress=False)
+    finally:
+        locked.chmod(0o644)
+    assert result.drops["image: file corrupt or unreadable"] == 1
+
+
+@pytest.fixture(scope="module")
+def raw_ade(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("raw-ade") / "ade"
+    generate_toyworld("ade20k", root, toy_params("ade20k", images=30).toyworld)
+    return root
+
+
+def _ade_pair(raw: Path, i: int) -> tuple[Path, Path]:
+    """The i-th training image of an ADE20K raw folder and its annotation."""
+    image = sorted(raw.rglob("images/training/*.jpg"))[i]
+    return image, next(raw.rglob(f"annotations/training/{image.stem}.png"))
+
+
+def test_a_file_name_that_is_not_utf8_names_its_record(raw_ade: Path, tmp_path: Path,
+                                                       caplog) -> None:
+    """ADE20K lists its images from the folder: a name that is not UTF-8 is skipped, counted,
+    and named (escaped) in the log, not a crash in a worker."""
+    raw = tmp_path / "raw"
+    shutil.copytree(raw_ade, raw)
+    image, annotation = _ade_pair(raw, 0)
+    bad = os.fsencode(image.stem) + b"\xff"
+    os.rename(os.fsencode(image), os.fsencode(image.parent) + b"/" + bad + b".jpg")
+    os.rename(os.fsencode(annotation), os.fsencode(annotation.parent) + b"/" + bad + b".png")
+    caplog.set_level("WARNING")
+    params = toy_params("ade20k", images=30).preprocess
+    result = preprocess(raw, tmp_path / "p", params, progress=False)
+    assert result.drops["image: file name not UTF-8"] == 1
+    assert f"{image.stem}\\xff.jpg: " in caplog.text  # named, with the bad byte escaped
+    assert "Logging error" not in caplog.text
+
+
+def test_an_annotation_that_is_a_decompression_bomb_is_skipped(raw_ade: Path,
+                                                               tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    shutil.copytree(raw_ade, raw)
+    _, annotation = _ade_pair(raw, 0)
+    annotation.write_bytes(_png_header(30000, 30000))
+    _, annotation = _ade_pair(raw, 1)
+    annotation.write_bytes(_png_header(10000, 10000))
+    result = preprocess(raw, tmp_path / "p", toy_params("ade20k", images=30).preprocess,
+                        progress=False)
+    assert result.drops["image: unreadable annotation"] == 2
 
 
 def test_interrupted_run_leaves_no_partial_dataset(raw_vg: Path, tmp_path: Path,
@@ -150,6 +268,34 @@ def test_interrupted_run_leaves_no_partial_dataset(raw_vg: Path, tmp_path: Path,
         calls["n"] = 0
         preprocess(raw_vg, tmp_path / "fresh", params, progress=False)
     assert not (tmp_path / "fresh").exists()
+
+
+def test_a_run_killed_between_the_renames_is_recovered(raw_vg: Path, tmp_path: Path,
+                                                       caplog) -> None:
+    out = tmp_path / "p"
+    preprocess(raw_vg, out, toy_params("vg", images=24).preprocess, progress=False)
+    before = tree_digest(out)
+    # the previous dataset is moved aside, the new one (128 px) complete, then the kill
+    pid = run_killed_in_the_rename_window(
+        "import sys\nfrom scene2img.stages.preprocess import preprocess\n"
+        "from tests.conftest import toy_params\n"
+        "params = toy_params('vg', images=24, **{'preprocess.image_size': '128'}).preprocess\n"
+        "preprocess(Path(sys.argv[1]), Path(sys.argv[2]), params, progress=False)\n",
+        str(raw_vg), str(out))
+    old, new = tmp_path / f".p.old-{pid}", tmp_path / f".p.tmp-{pid}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [old.name, new.name]
+    assert tree_digest(old) == before  # nothing lost: the previous dataset, whole
+    killed_run = tree_digest(new)  # and the killed run's, complete (128 px)
+    assert killed_run != before
+    with pytest.raises(DataError, match=rf"p: missing; .* left the dataset in .*{old.name}"):
+        load_vocab(out)  # a reader says where the dataset is and what to do
+
+    caplog.set_level("WARNING", logger="scene2img.files")
+    params = toy_params("vg", images=24, **{"preprocess.image_size": "128"}).preprocess
+    preprocess(raw_vg, out, params, progress=False)
+    assert "finished the swap a killed run" in caplog.text
+    assert [p.name for p in tmp_path.iterdir()] == ["p"]  # no hidden folder left behind
+    assert tree_digest(out) == killed_run
 
 
 def test_everything_filtered_away_is_a_clear_error(raw_vg: Path, tmp_path: Path) -> None:

@@ -15,10 +15,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from scene2img.cli import main
 from scene2img.config import load_params
 from scene2img.errors import ConfigError, ModelError
 from scene2img.stages.train_image import train_image
 from scene2img.training.export import IMAGE_MODEL_FILE, load_generator
+from tests.unit.training import bad_checkpoints
 
 TINY = ["train_image.g.ch=1", "train_image.d.ch=1", "train_image.g.z_img=8",
         "train_image.g.z_obj=8", "train_image.g.class_dim=8", "train_image.g.attr_dim=4",
@@ -177,6 +179,31 @@ def test_resume_continues_exactly(data, request, tmp_path):
 def test_resume_without_checkpoint_is_an_error(toy_vg, tmp_path):
     with pytest.raises(ModelError, match="no checkpoint"):
         train_image(toy_vg, tmp_path / "none", tiny_params(tmp_path), resume=True)
+
+
+def _cli_args(data: Path, out: Path, tracking_uri: str) -> list[str]:
+    return ["train-image", "--data", str(data), "--out", str(out), "--max-steps", "2", "-q",
+            "-e", "toyworld", *(f"-S{o}" for o in TINY), f"-Stracking.uri={tracking_uri}"]
+
+
+@pytest.fixture(scope="module")
+def trained(toy_vg, tmp_path_factory):
+    """A model folder trained for 2 steps through the CLI (its last.ckpt, its MLflow run)."""
+    tmp = tmp_path_factory.mktemp("image")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp)  # MLflow's artifacts (./mlruns) land here
+        assert main(_cli_args(toy_vg, tmp / "model", uri)) == 0
+    return tmp / "model", uri
+
+
+@pytest.mark.parametrize("kind", bad_checkpoints.KINDS)
+def test_resume_from_a_bad_checkpoint_is_refused_before_the_run(trained, toy_vg, tmp_path, kind,
+                                                                capsys):
+    out, uri = trained
+    bad_checkpoints.check_resume_is_refused(out, uri, IMAGE_MODEL_FILE, kind,
+                                            lambda folder: _cli_args(toy_vg, folder, uri),
+                                            tmp_path, capsys)
 
 
 @DATA

@@ -23,6 +23,7 @@ from scene2img.stages.train_layout import layout_module, train_layout
 from scene2img.training.export import LAYOUT_MODEL_FILE, load_layout_model
 from scene2img.training.runtime import build_trainer, seed_everything
 from scene2img.training.sampling import DataPosition, ResumableDataModule
+from tests.unit.training import bad_checkpoints
 
 TINY = ["train_layout.embed_dim=16", "train_layout.gconv_dim=16", "train_layout.gconv_hidden=32",
         "train_layout.gconv_layers=2", "train_layout.box_hidden=32", "train_layout.mask_dim=8",
@@ -43,13 +44,17 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 # the stage, end to end through the CLI
 
 
+def _cli_args(data: Path, out: Path, tracking_uri: str) -> list[str]:
+    return ["train-layout", "--data", str(data), "--out", str(out), "-e", "toyworld", "-q",
+            "--max-steps", "4", *(a for kv in TINY for a in ("-S", kv)),
+            "-S", f"tracking.uri={tracking_uri}", "-S", "train_layout.val_every_n_steps=2"]
+
+
 @pytest.fixture(scope="module")
 def trained(toy_vg, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("layout")
     out = tmp / "model"
-    args = ["train-layout", "--data", str(toy_vg), "--out", str(out), "-e", "toyworld", "-q",
-            "--max-steps", "4", *(a for kv in TINY for a in ("-S", kv)),
-            "-S", f"tracking.uri=sqlite:///{tmp}/mlflow.db", "-S", "train_layout.val_every_n_steps=2"]
+    args = _cli_args(toy_vg, out, f"sqlite:///{tmp}/mlflow.db")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -171,6 +176,15 @@ def test_resume_continues_exactly(toy_vg, tmp_path):
     assert {**first, **second} == straight
     assert w_straight.keys() == w_resumed.keys()
     assert all(torch.equal(w_straight[k], w_resumed[k]) for k in w_straight)
+
+
+@pytest.mark.parametrize("kind", bad_checkpoints.KINDS)
+def test_resume_from_a_bad_checkpoint_is_refused_before_the_run(trained, toy_vg, tmp_path, kind,
+                                                                capsys):
+    out, uri = trained
+    bad_checkpoints.check_resume_is_refused(out, uri, LAYOUT_MODEL_FILE, kind,
+                                            lambda folder: _cli_args(toy_vg, folder, uri),
+                                            tmp_path, capsys)
 
 
 # --------------------------------------------------------------------------------------------

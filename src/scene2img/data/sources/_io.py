@@ -6,12 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from scene2img.errors import DataError
+from scene2img.files import printable
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +44,20 @@ def require_dir(path: Path, what: str) -> Path:
 def read_label_png(path: Path, what: str) -> np.ndarray | None:
     """A single-channel uint8 PNG (label or instance map) as a 2-D array; None, logged, if the
     file is unreadable (the caller counts the skip)."""
+    import warnings
+
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
-            if im.mode not in ("L", "P"):
-                raise ValueError(f"mode {im.mode}, expected a single-channel 8-bit map")
-            return np.asarray(im, dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL raises all three for bad files
-        log.warning("%s: unreadable %s, image skipped (%s)", path, what, exc)
+        with warnings.catch_warnings():
+            # over PIL's pixel limit (a decompression bomb): refused before anything is decoded
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.mode not in ("L", "P"):
+                    raise ValueError(f"mode {im.mode}, expected a single-channel 8-bit map")
+                return np.asarray(im, dtype=np.uint8)
+    except Exception as exc:  # decoders raise many types for damaged data: all mean unreadable
+        log.warning("%s: unreadable %s, image skipped (%s)", printable(path), what, exc)
         return None
 
 
@@ -73,6 +80,7 @@ def hash_inputs(root: Path, names: list[str]) -> dict[str, str]:
         elif path.is_dir():
             h = hashlib.sha256()
             for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                h.update(f"{f.relative_to(path)}\0{sha256_file(f)}\n".encode())
+                # fsencode: the name's bytes as on disk, whether or not they are UTF-8
+                h.update(os.fsencode(f.relative_to(path)) + f"\0{sha256_file(f)}\n".encode())
             out[name + "/"] = h.hexdigest()
     return out
