@@ -125,6 +125,7 @@ class DataParams:
 class TrackingParams:
     uri: str  # MLflow tracking URI; embedded default: a local SQLite file
     experiment: str
+    config: str  # "default", or the --experiment whose params these are (set by load_params)
 
 
 @dataclass
@@ -417,6 +418,8 @@ def load_params(
     raw = _read_yaml(path)
     if experiment:
         raw = _merge(raw, _experiment(experiment), where=experiment)
+        # the runs' names say which configuration they ran
+        raw = _merge(raw, {"tracking": {"config": Path(experiment).stem}}, where=experiment)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:

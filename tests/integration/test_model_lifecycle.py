@@ -66,10 +66,14 @@ def test_runs_carry_metrics_protocol_and_lineage(lifecycle, team_stack) -> None:
     arts = {a.path for a in client.list_artifacts(ev.info.run_id, "evaluation")}
     assert {"evaluation/metrics.json", "evaluation/report_pred-layout.html",
             "evaluation/samples_gt-layout.png"} <= arts
-    for stage in ("layout", "image"):
+    data = ev.data.tags["scene2img.dataset_manifest_sha256"][:7]
+    assert ev.info.run_name == f"evaluate test lostgan · toyworld · data {data}"
+    for stage, what in (("layout", "train_layout sg2im"), ("image", "train_image lostgan")):
         run = client.get_run(lifecycle[stage].run_id)
         assert run.data.metrics, f"{stage} run logged no metrics"
         assert "scene2img.git_commit" in run.data.tags, f"{stage} run has no lineage tags"
+        # the runs table says what ran, with which configuration, on which data
+        assert run.info.run_name == f"{what} · toyworld · data {data}"
 
 
 def test_the_ui_opens_the_runs_in_the_model_training_view(lifecycle, team_stack,

@@ -42,6 +42,12 @@ def test_bad_overrides_name_the_key(override: str, message: str) -> None:
         load_params(overrides=[override])
 
 
+def test_the_experiment_names_the_config() -> None:
+    assert load_params().tracking.config == "default"
+    assert load_params(experiment="toyworld").tracking.config == "toyworld"
+    assert load_params(experiment="toyworld_coco").tracking.config == "toyworld_coco"
+
+
 def test_unknown_experiment_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="toyworld"):
         load_params(experiment="nope")

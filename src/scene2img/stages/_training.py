@@ -26,7 +26,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from scene2img.config import Params
 from scene2img.files import atomic_write_bytes, atomic_write_json
 from scene2img.tracking.experiments import KIND_TAG, MODEL_TRAINING
-from scene2img.tracking.lineage import lineage_tags
+from scene2img.tracking.lineage import lineage_tags, run_name
 from scene2img.training.export import METRICS_FILE
 from scene2img.training.runtime import (
     build_trainer,
@@ -58,12 +58,13 @@ class TrainingRun:
         data_url: str | Path,  # processed dataset folder or URL (s3://...)
         out_dir: str | Path,  # model folder: export, metrics.json, checkpoints, run id
         params: Params,  # the stage's section (seed, batch_size), data, trainer, tracking
+        family: str,  # the model family (sg2im, lostgan, crn, rdn): in the run's name
         kfp_run_id: str | None = None,  # the KFP run that launched the stage (a lineage tag)
         datamodule: pl.LightningDataModule | None = None,  # default: ResumableDataModule(data_url)
     ) -> None:
         self.stage, self.data_url, self.out_dir, self.params = stage, data_url, Path(out_dir), \
             params
-        self.kfp_run_id = kfp_run_id
+        self.family, self.kfp_run_id = family, kfp_run_id
         section = getattr(params, stage)
         seed_everything(section.seed)
         # any other data module must resume exactly too (DataPosition's state_dict protocol)
@@ -122,11 +123,11 @@ class TrainingRun:
         data_url = self.data_url
         run_file = self.out_dir / RUN_ID_FILE
         run_id = run_file.read_text().strip() if resumed and run_file.is_file() else None
-        logger = mlflow_logger(params.tracking, run_name=self.stage, run_id=run_id,
-                               spool_dir=self.out_dir / SPOOL_DIR,
-                               tags={**lineage_tags(params.to_dict(), data_url, stage=self.stage,
-                                                   kfp_run_id=self.kfp_run_id),
-                                     **(tags or {})})
+        tags = {**lineage_tags(params.to_dict(), data_url, stage=self.stage,
+                               kfp_run_id=self.kfp_run_id), **(tags or {})}
+        name = run_name(f"{self.stage} {self.family}", params.tracking.config, tags)
+        logger = mlflow_logger(params.tracking, run_name=name, run_id=run_id,
+                               spool_dir=self.out_dir / SPOOL_DIR, tags=tags)
         if rank_zero_only.rank == 0:
             run_id = logger.run_id
             atomic_write_bytes(run_file, f"{run_id}\n".encode())

@@ -27,7 +27,7 @@ from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
 from scene2img.serving.tensors import predict_layout
 from scene2img.tracking.experiments import training_experiment
-from scene2img.tracking.lineage import flatten_params, lineage_tags
+from scene2img.tracking.lineage import flatten_params, lineage_tags, run_name
 from scene2img.training.export import (
     METRICS_FILE,
     check_mask_sizes,
@@ -150,7 +150,9 @@ def evaluate(
                             kfp_run_id=kfp_run_id)
         for mode, proto in report["protocols"].items():
             tags.update({f"eval.{mode}.{k}": str(v) for k, v in proto.items()})
-        with mlflow.start_run(run_name=f"evaluate {p.split}", tags=tags) as run:
+        name = run_name(f"evaluate {p.split} {gen_config['generator']}", params.tracking.config,
+                        tags)
+        with mlflow.start_run(run_name=name, tags=tags) as run:
             mlflow.log_params(flatten_params({"evaluate": params.to_dict()["evaluate"]}))
             mlflow.log_metrics(report["metrics"])
             for path in (*artifacts, metrics_path):

@@ -20,7 +20,7 @@ from scene2img.serving.pipeline import SceneToImage
 from scene2img.serving.pyfunc import pyfunc_arguments
 from scene2img.serving.schema import SceneGraph, SceneObject
 from scene2img.tracking.experiments import training_experiment
-from scene2img.tracking.lineage import lineage_tags
+from scene2img.tracking.lineage import lineage_tags, run_name
 from scene2img.tracking.promotion import TAG_GATE_METRIC, TAG_METRIC_PREFIX, TAG_PROTOCOL
 from scene2img.training.export import ATTRIBUTE_STATS_FILE
 
@@ -88,7 +88,9 @@ def register(
                                                           params.tracking.experiment))
         tags = lineage_tags(params.to_dict(), data_url, stage="register",
                             kfp_run_id=kfp_run_id)
-        with mlflow.start_run(run_name="register", tags=tags) as run:
+        name = run_name(f"register {model.generator_config['generator']}", params.tracking.config,
+                        tags)
+        with mlflow.start_run(run_name=name, tags=tags) as run:
             mlflow.log_metrics(metrics)
             info = mlflow.pyfunc.log_model(
                 name="model",

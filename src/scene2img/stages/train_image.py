@@ -106,7 +106,7 @@ def train_image(
 
     `metrics` holds the final train/* losses, `iterations` and `train_images_per_s`."""
     tp = params.train_image
-    run = TrainingRun("train_image", data_url, out_dir, params, kfp_run_id)
+    run = TrainingRun("train_image", data_url, out_dir, params, tp.generator, kfp_run_id)
     vocab = run.vocab
     train = run.datamodule.dataset("train")
     if not len(train):

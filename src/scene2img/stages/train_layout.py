@@ -68,7 +68,7 @@ def train_layout(
 
     `metrics` holds the final val/*, test/* and baseline/* figures and `steps`."""
     tp = params.train_layout
-    run = TrainingRun("train_layout", data_url, out_dir, params, kfp_run_id)
+    run = TrainingRun("train_layout", data_url, out_dir, params, "sg2im", kfp_run_id)
     datamodule, vocab = run.datamodule, run.vocab
     module = layout_module(tp, vocab)
     trainer = run.start(module, resume, hyperparams={

@@ -68,7 +68,7 @@ def train_upscaler(
     `metrics` holds val/psnr*, test/x{s}/{psnr,ssim}/{rdn,bicubic,nearest} and `steps`."""
     tp = params.train_upscaler
     datasets = superres_datasets(data_url, raw_dir, params)
-    run = TrainingRun("train_upscaler", data_url, out_dir, params, kfp_run_id,
+    run = TrainingRun("train_upscaler", data_url, out_dir, params, "rdn", kfp_run_id,
                       datamodule=SuperResDataModule(datasets, tp.batch_size, tp.seed,
                                                     params.data.flip, params.data.num_workers))
     module = UpscalerModule(build_rdn(tp), tp)

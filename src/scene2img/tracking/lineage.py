@@ -114,3 +114,13 @@ def flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             out[name] = json.dumps(value) if isinstance(value, (list, type(None))) else str(value)
     return out
+
+
+def run_name(what: str, config: str, tags: dict[str, str]) -> str:
+    """A run's name for the runs table: what ran, with which configuration, on which data.
+
+    `run_name("train_image lostgan", "toyworld", tags)` -> "train_image lostgan · toyworld ·
+    data 3f2a9c1", the data version being the first characters of the processed dataset's
+    manifest hash (`tags` are `lineage_tags`)."""
+    data = tags.get(PREFIX + "dataset_manifest_sha256")
+    return " · ".join([what, config, *([f"data {data[:7]}"] if data else [])])

@@ -11,7 +11,7 @@ from scene2img.config import load_params
 from scene2img.data.processed import manifest_sha256
 from scene2img.data.toyworld import generate_toyworld
 from scene2img.stages.preprocess import preprocess
-from scene2img.tracking.lineage import flatten_params, lineage_tags
+from scene2img.tracking.lineage import flatten_params, lineage_tags, run_name
 from tests.conftest import toy_params
 
 DVC = str(Path(sys.executable).with_name("dvc"))
@@ -64,3 +64,10 @@ def test_full_params_travel_as_a_tag() -> None:
     params = load_params(experiment="toyworld").to_dict()
     tags = lineage_tags(params)
     assert json.loads(tags["scene2img.params"]) == json.loads(json.dumps(params))
+
+
+def test_run_names_say_what_ran_with_which_config_on_which_data() -> None:
+    tags = {"scene2img.dataset_manifest_sha256": "3f2a9c1d" + "0" * 56}
+    assert run_name("train_image lostgan", "toyworld", tags) == \
+        "train_image lostgan · toyworld · data 3f2a9c1"
+    assert run_name("register lostgan", "default", {}) == "register lostgan · default"
