@@ -130,7 +130,8 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
         print(f"wrote {local.compile_pipeline(args.out, _params(args))}")
     elif args.pipeline_command == "run":
         params = _params(args)
-        run = local.run_local(params, until=args.until, root=args.root, cache=not args.no_cache)
+        run = local.run_local(params, until=args.until, root=args.root, cache=not args.no_cache,
+                              runner=args.runner, image=args.image)
         print(local.summary(run, params))
     else:
         from scene2img.pipeline.submit import submit
@@ -349,7 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pipeline)
     p = psub.add_parser("run", help="run the DAG here with the KFP local runner")
     p.add_argument("--local", action="store_true", required=True,
-                   help="the KFP local runner (subprocesses); the only runner so far")
+                   help="the KFP local runner, on this machine")
+    p.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess",
+                   help="subprocess: tasks in this Python environment; docker: each task in the "
+                        "project's image (make image), through podman's Docker API, reaching "
+                        "MLflow and S3 over the network (the team stack)")
+    p.add_argument("--image", default=None,
+                   help="--runner docker: the local image (default: localhost/scene2img:latest)")
     p.add_argument("--until", default="promote",
                    choices=["ingest", "preprocess", "train_layout", "train_image", "evaluate",
                             "register", "promote"], help="last step to run (default: all)")

@@ -7,6 +7,10 @@ component (its code and image), its inputs (parameters, and upstream artifacts b
 metadata) and its environment, so a second run with nothing changed reuses every cached task
 (those with `pipeline.caching.<step>: true`) and says so. One limit: the key sees the component,
 not the scene2img library it calls, so after changing library code run with `--no-cache`.
+
+`runner="docker"` runs every task in the project's image instead (scene2img.pipeline.docker):
+the same DAG and outputs, and the same cache kept per image (`cache/image-<id>`), so the key
+does see the library: a new build of the image starts a fresh cache.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import re
 import sys
 import time
 import warnings
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -63,6 +68,7 @@ class LocalRun:
     executed: list[str] = field(default_factory=list)
     seconds: float = 0.0
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> executor output
+    image: str | None = None  # runner docker: "<ref> (<image id>)" the tasks ran in
 
 
 class _TaskLog(logging.Filter):
@@ -95,6 +101,8 @@ def run_local(
     until: str = "promote",  # last step to run
     root: Path | None = None,  # outputs and cache (default: pipeline.local_root)
     cache: bool = True,  # reuse cached task outputs
+    runner: str = "subprocess",  # subprocess | docker (every task in the image)
+    image: str | None = None,  # runner docker: the local image (default: the latest build)
 ) -> LocalRun:
     """Run the DAG (up to `until`) with the KFP local runner; stop first if a stage is missing."""
     from kfp import local
@@ -112,8 +120,19 @@ def run_local(
     root = Path(root or params.pipeline.local_root).resolve()
     module = load_pipeline_module()
     pipeline = module.make_pipeline(params, until=until)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root / "runs"),
-               enable_caching=cache, cache_root=str(root / "cache"), raise_on_error=True)
+    opened = ExitStack()
+    if runner == "docker":
+        from scene2img.pipeline.docker import docker_runner
+
+        kfp_runner, built = opened.enter_context(docker_runner(params, image))
+    elif runner == "subprocess":
+        kfp_runner, built = local.SubprocessRunner(use_venv=False), None
+    else:
+        raise PipelineError(f"runner {runner!r}: choose subprocess or docker")
+    # kfp.local's key holds the component's image name, not the image that runs: one cache per build
+    cache_root = root / "cache" / (f"image-{built.id.removeprefix('sha256:')[:12]}" if built else "")
+    local.init(runner=kfp_runner, pipeline_root=str(root / "runs"),
+               enable_caching=cache, cache_root=str(cache_root), raise_on_error=True)
     handler = _TaskLog()
     root_logger = logging.getLogger()
     level = root_logger.level
@@ -133,9 +152,11 @@ def run_local(
     finally:
         root_logger.removeFilter(handler)
         root_logger.setLevel(level)
+        opened.close()
     run = LocalRun(root=root, steps=steps, cached=handler.cached,
                    executed=[t for t in handler.executed if t not in handler.cached],
-                   seconds=time.monotonic() - started)
+                   seconds=time.monotonic() - started,
+                   image=f"{built.ref} ({built.id})" if built else None)
     run.outputs = _latest_outputs(root / "runs", steps)
     return run
 
@@ -163,6 +184,8 @@ def summary(run: LocalRun, params: Params) -> str:
                      "in their inputs; --no-cache reruns them)")
     if run.executed:
         lines.append(f"  ran: {', '.join(run.executed)}")
+    if run.image:
+        lines.append(f"  in the image {run.image}")
     order = {step.replace("_", "-"): i for i, step in enumerate(STEPS)}
     for task, out in sorted(run.outputs.items(), key=lambda item: order.get(item[0], 99)):
         for name, artifacts in out.get("artifacts", {}).items():

@@ -21,6 +21,10 @@ from scene2img.config import PROJECT_ROOT
 
 PREFIX = "scene2img."
 KFP_RUN_ID_ENV = "SCENE2IMG_KFP_RUN_ID"  # set by the KFP components from the run-id placeholder
+# Set by the runner that starts a component's container (scene2img.pipeline.docker): the image's
+# name and its ID (sha256 of its configuration), so a run says exactly which build it ran in.
+IMAGE_ENV = "SCENE2IMG_IMAGE"
+IMAGE_ID_ENV = "SCENE2IMG_IMAGE_ID"
 
 
 def git_state(repo: Path = PROJECT_ROOT) -> dict[str, str]:
@@ -95,6 +99,8 @@ def lineage_tags(
         "host": socket.gethostname(),
         "accelerator": accelerator(),
         "kfp_run_id": os.environ.get(KFP_RUN_ID_ENV, "none (not run by KFP)"),
+        "image": os.environ.get(IMAGE_ENV, "none (not run in a container)"),
+        "image_id": os.environ.get(IMAGE_ID_ENV, "none (not run in a container)"),
     }
     if stage:
         tags["stage"] = stage

@@ -1,0 +1,149 @@
+"""The docker runner's pieces that need no container engine: podman's removed-container 500, the
+exit code read before removal, and what is refused before anything starts.
+
+The 500 is a real `requests.Response` with podman 4.3's body, turned into an error by docker-py's
+own `create_api_error_from_http_exception`, as a client talking to podman sees it. The real run
+(tests/e2e/test_docker_pipeline.py) proves the rest against podman.
+"""
+
+from __future__ import annotations
+
+import json
+
+import docker.errors
+import pytest
+import requests
+
+from scene2img.config import load_params
+from scene2img.pipeline import PipelineError
+from scene2img.pipeline.docker import PodmanTolerantClient, check_reachable, is_removed_container
+
+GONE = 'no container with name or ID "3f2c9a" found: no such container'
+
+
+def _http_error(status: int, message: str) -> docker.errors.APIError:
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps({"cause": "no such container", "message": message,
+                                    "response": status}).encode()
+    response.url = "http+docker://localhost/v1.41/containers/3f2c9a/wait"
+    try:
+        docker.errors.create_api_error_from_http_exception(requests.HTTPError(response=response))
+    except docker.errors.APIError as exc:
+        return exc
+    raise AssertionError("docker-py raised nothing")
+
+
+class FakeContainer:
+    def __init__(self, wait=None, logs=(b"line\n",)) -> None:
+        self._wait, self._logs, self.removed = wait, logs, False
+
+    def logs(self, **kwargs):
+        def stream():
+            for line in self._logs:
+                if isinstance(line, Exception):
+                    raise line
+                yield line
+        return stream()
+
+    def wait(self, **kwargs):
+        if isinstance(self._wait, Exception):
+            raise self._wait
+        return self._wait
+
+    def remove(self, **kwargs):
+        self.removed = True
+
+
+class FakeContainers:
+    def __init__(self, container: FakeContainer) -> None:
+        self.container, self.kwargs = container, {}
+
+    def run(self, **kwargs):
+        self.kwargs = kwargs
+        return self.container
+
+
+class FakeClient:
+    def __init__(self, container: FakeContainer) -> None:
+        self.containers = FakeContainers(container)
+        self.images = "images"
+
+
+def test_podmans_500_is_what_docker_py_makes_of_it():
+    exc = _http_error(500, GONE)
+    assert type(exc) is docker.errors.APIError  # not NotFound: KFP's handler would not catch it
+    assert is_removed_container(exc)
+    assert not is_removed_container(_http_error(500, "OCI runtime error: permission denied"))
+    assert not is_removed_container(_http_error(404, GONE))  # Docker's answer is fine as it is
+
+
+def test_wait_on_a_removed_container_raises_docker_not_found():
+    client = PodmanTolerantClient(FakeClient(FakeContainer(wait=_http_error(500, GONE))))
+    container = client.containers.run(image="i", command=["c"], detach=True, auto_remove=True)
+    with pytest.raises(docker.errors.NotFound, match="no such container"):
+        container.wait()
+
+
+def test_streamed_logs_of_a_removed_container_raise_docker_not_found():
+    fake = FakeContainer(wait={"StatusCode": 0}, logs=(b"a\n", _http_error(500, GONE)))
+    container = PodmanTolerantClient(FakeClient(fake)).containers.run(image="i", auto_remove=True)
+    lines = container.logs(stream=True)
+    assert next(lines) == b"a\n"
+    with pytest.raises(docker.errors.NotFound):
+        next(lines)
+
+
+def test_other_errors_pass_unchanged():
+    error = _http_error(500, "OCI runtime error: permission denied")
+    container = PodmanTolerantClient(FakeClient(FakeContainer(wait=error))).containers.run(
+        image="i")
+    with pytest.raises(docker.errors.APIError) as raised:
+        container.wait()
+    assert raised.value is error
+
+
+def test_exit_code_is_read_before_the_container_is_removed():
+    fake = FakeContainer(wait={"StatusCode": 3})
+    client = PodmanTolerantClient(FakeClient(fake))
+    container = client.containers.run(image="i", command=["c"], detach=True, auto_remove=True)
+    assert client.containers._containers.kwargs["auto_remove"] is False  # the engine keeps it
+    assert not fake.removed
+    assert container.wait() == {"StatusCode": 3}  # a failed task stays failed
+    assert fake.removed
+    assert client.images == "images"  # everything else is the wrapped client's
+
+
+def test_kfp_sees_the_failure_of_a_task_whose_container_podman_removed():
+    """KFP's own run_docker_container, with the wrapped client: exit code 3 -> 3 (not 0)."""
+    from kfp.local.docker_task_handler import run_docker_container
+
+    class Images:
+        def list(self):
+            image = type("I", (), {"tags": ["localhost/scene2img:t"], "attrs": {"RepoDigests": []}})
+            return [image()]
+
+    fake = FakeClient(FakeContainer(wait={"StatusCode": 3}, logs=(b"boom\n",)))
+    fake.images = Images()
+    assert run_docker_container(PodmanTolerantClient(fake), "localhost/scene2img:t", ["c"], {}) == 3
+
+
+def test_a_tracking_uri_only_the_host_can_read_is_refused():
+    params = load_params(overrides=["tracking.uri=sqlite:///mlflow.db"])
+    with pytest.raises(PipelineError, match="scene2img stack up"):
+        check_reachable(params)
+    check_reachable(load_params(overrides=["tracking.uri=http://127.0.0.1:5000"]))
+
+
+def test_a_data_registry_on_a_host_path_is_refused():
+    params = load_params(overrides=["tracking.uri=http://127.0.0.1:5000",
+                                    "pipeline.ingest.source=dvc", "pipeline.ingest.repo=/srv/data"])
+    with pytest.raises(PipelineError, match="git URL"):
+        check_reachable(params)
+
+
+def test_an_unknown_runner_is_refused(tmp_path):
+    from scene2img.pipeline.local import run_local
+
+    with pytest.raises(PipelineError, match="choose subprocess or docker"):
+        run_local(load_params(), until="ingest", root=tmp_path, runner="kubernetes")
