@@ -232,17 +232,18 @@ def docker_runner(params: Params, image_ref: str | None = None) -> Iterator[tupl
 
     check_reachable(params)
     with container_api():
-        image = resolve_image(image_ref or DEFAULT_IMAGE)
+        built = resolve_image(image_ref or DEFAULT_IMAGE)
         original = docker_task_handler.run_docker_container
 
-        def run_in_image(client: Any, image_name: str, command: list[str], volumes: dict,
-                         **kwargs: Any) -> int:
-            return original(PodmanTolerantClient(client), image.ref, command, volumes, **kwargs)
+        def run_in_image(client: Any, image: str, command: list[str], volumes: dict,
+                         **kwargs: Any) -> int:  # KFP's call, by keyword; `image`: pipeline.image
+            return original(client=PodmanTolerantClient(client), image=built.ref,
+                            command=command, volumes=volumes, **kwargs)
 
         docker_task_handler.run_docker_container = run_in_image
-        log.info("components run in %s (%s) in place of %s", image.ref, image.id,
+        log.info("components run in %s (%s) in place of %s", built.ref, built.id,
                  params.pipeline.image)
         try:
-            yield kfp_runner(image), image
+            yield kfp_runner(built), built
         finally:
             docker_task_handler.run_docker_container = original
