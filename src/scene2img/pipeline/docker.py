@@ -17,7 +17,9 @@ Docker-compatible API (or a running docker), the `--runner docker` of `scene2img
 - podman 4 answers 500 ("no such container") where Docker answers 404 for a container that has
   exited and been removed, and KFP's handler expects the 404. `PodmanTolerantClient` turns that
   500 into docker-py's `NotFound`, and removes each container itself after reading its exit
-  code, so that the code is never lost to the race in the first place.
+  code, so that the code is never lost to the race in the first place. It also polls each
+  container's state instead of podman 4.3's compat log stream and wait, which can stay open
+  after the container has exited.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -70,29 +73,55 @@ def _as_docker_error(exc: Exception) -> Exception:
 
 
 class _Container:
-    """A docker-py container whose calls fail like Docker's, removed once its exit code is read."""
+    """A docker-py container whose calls fail like Docker's, read without podman's compat
+    streams, and removed once its exit code is read.
+
+    podman 4.3's Docker-compatible `logs?follow=1` and `wait` can stay open after the container
+    has exited (seen here: a training task's log stream never ended), so this polls the
+    container's state (`inspect`, which answers at once) and reads its logs without following.
+    """
+
+    POLL_S = 1.0
 
     def __init__(self, container: Any, remove: bool) -> None:
         self._container = container
         self._remove = remove
 
     def logs(self, **kwargs: Any) -> Any:
+        if kwargs.pop("stream", False):
+            return self._stream(kwargs)
         try:
-            out = self._container.logs(**kwargs)
+            return self._container.logs(**kwargs)
         except Exception as exc:
             raise _as_docker_error(exc) from exc
-        return self._stream(out) if kwargs.get("stream") else out
 
-    @staticmethod
-    def _stream(lines: Iterator[bytes]) -> Iterator[bytes]:
-        try:
-            yield from lines
-        except Exception as exc:
-            raise _as_docker_error(exc) from exc
+    def _stream(self, kwargs: dict[str, Any]) -> Iterator[bytes]:
+        """What has been logged since the last poll, until the container has exited."""
+        kwargs = {k: v for k, v in kwargs.items() if k != "follow"}
+        shown = 0
+        while True:
+            try:
+                running = self._running()
+                text = self._container.logs(stream=False, **kwargs)
+            except Exception as exc:
+                raise _as_docker_error(exc) from exc
+            if len(text) > shown:
+                yield text[shown:]
+                shown = len(text)
+            if not running:
+                return
+            time.sleep(self.POLL_S)
+
+    def _running(self) -> bool:
+        self._container.reload()
+        return self._container.attrs["State"]["Status"] not in ("exited", "dead", "stopped")
 
     def wait(self, **kwargs: Any) -> dict[str, Any]:
+        """{"StatusCode": exit code} once the container has exited, like Docker's wait."""
         try:
-            return self._container.wait(**kwargs)
+            while self._running():
+                time.sleep(self.POLL_S)
+            return {"StatusCode": int(self._container.attrs["State"]["ExitCode"])}
         except Exception as exc:
             raise _as_docker_error(exc) from exc
         finally:

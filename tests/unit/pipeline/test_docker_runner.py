@@ -16,7 +16,12 @@ import requests
 
 from scene2img.config import load_params
 from scene2img.pipeline import PipelineError
-from scene2img.pipeline.docker import PodmanTolerantClient, check_reachable, is_removed_container
+from scene2img.pipeline.docker import (
+    PodmanTolerantClient,
+    _Container,
+    check_reachable,
+    is_removed_container,
+)
 
 GONE = 'no container with name or ID "3f2c9a" found: no such container'
 
@@ -35,21 +40,27 @@ def _http_error(status: int, message: str) -> docker.errors.APIError:
 
 
 class FakeContainer:
-    def __init__(self, wait=None, logs=(b"line\n",)) -> None:
-        self._wait, self._logs, self.removed = wait, logs, False
+    """A container seen through docker-py: each `reload` (inspect) moves to the next state;
+    `logs` returns everything logged by then. An exception in `states` is what inspect raises."""
+
+    def __init__(self, states=("running", "exited"), exit_code=0, logs=(b"line\n",)) -> None:
+        self._states, self._logs, self._exit_code = list(states), list(logs), exit_code
+        self.polls, self.removed, self.log_kwargs = 0, False, []
+
+    def reload(self):
+        self.polls += 1
+        state = self._states[min(self.polls, len(self._states)) - 1]
+        if isinstance(state, Exception):
+            raise state
+
+    @property
+    def attrs(self):
+        state = self._states[min(self.polls, len(self._states)) - 1]
+        return {"State": {"Status": state, "ExitCode": self._exit_code}}
 
     def logs(self, **kwargs):
-        def stream():
-            for line in self._logs:
-                if isinstance(line, Exception):
-                    raise line
-                yield line
-        return stream()
-
-    def wait(self, **kwargs):
-        if isinstance(self._wait, Exception):
-            raise self._wait
-        return self._wait
+        self.log_kwargs.append(kwargs)
+        return self._logs[min(self.polls, len(self._logs)) - 1]
 
     def remove(self, **kwargs):
         self.removed = True
@@ -70,6 +81,16 @@ class FakeClient:
         self.images = "images"
 
 
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch):
+    monkeypatch.setattr(_Container, "POLL_S", 0.0)
+
+
+def _run(fake: FakeContainer) -> _Container:
+    client = PodmanTolerantClient(FakeClient(fake))
+    return client.containers.run(image="i", command=["c"], detach=True, auto_remove=True)
+
+
 def test_podmans_500_is_what_docker_py_makes_of_it():
     exc = _http_error(500, GONE)
     assert type(exc) is docker.errors.APIError  # not NotFound: KFP's handler would not catch it
@@ -79,15 +100,13 @@ def test_podmans_500_is_what_docker_py_makes_of_it():
 
 
 def test_wait_on_a_removed_container_raises_docker_not_found():
-    client = PodmanTolerantClient(FakeClient(FakeContainer(wait=_http_error(500, GONE))))
-    container = client.containers.run(image="i", command=["c"], detach=True, auto_remove=True)
+    container = _run(FakeContainer(states=("running", _http_error(500, GONE))))
     with pytest.raises(docker.errors.NotFound, match="no such container"):
         container.wait()
 
 
 def test_streamed_logs_of_a_removed_container_raise_docker_not_found():
-    fake = FakeContainer(wait={"StatusCode": 0}, logs=(b"a\n", _http_error(500, GONE)))
-    container = PodmanTolerantClient(FakeClient(fake)).containers.run(image="i", auto_remove=True)
+    container = _run(FakeContainer(states=("running", _http_error(500, GONE)), logs=(b"a\n",)))
     lines = container.logs(stream=True)
     assert next(lines) == b"a\n"
     with pytest.raises(docker.errors.NotFound):
@@ -96,25 +115,30 @@ def test_streamed_logs_of_a_removed_container_raise_docker_not_found():
 
 def test_other_errors_pass_unchanged():
     error = _http_error(500, "OCI runtime error: permission denied")
-    container = PodmanTolerantClient(FakeClient(FakeContainer(wait=error))).containers.run(
-        image="i")
     with pytest.raises(docker.errors.APIError) as raised:
-        container.wait()
+        _run(FakeContainer(states=(error,))).wait()
     assert raised.value is error
 
 
+def test_logs_stream_until_the_container_has_exited_each_line_once():
+    fake = FakeContainer(states=("running", "running", "exited"),
+                         logs=(b"a\n", b"a\nb\n", b"a\nb\nc\n"))
+    assert list(_run(fake).logs(stream=True, stdout=True)) == [b"a\n", b"b\n", b"c\n"]
+    assert all(not k.get("follow") and k.get("stream") is False for k in fake.log_kwargs)
+
+
 def test_exit_code_is_read_before_the_container_is_removed():
-    fake = FakeContainer(wait={"StatusCode": 3})
+    fake = FakeContainer(states=("running", "running", "exited"), exit_code=3)
     client = PodmanTolerantClient(FakeClient(fake))
     container = client.containers.run(image="i", command=["c"], detach=True, auto_remove=True)
     assert client.containers._containers.kwargs["auto_remove"] is False  # the engine keeps it
     assert not fake.removed
     assert container.wait() == {"StatusCode": 3}  # a failed task stays failed
-    assert fake.removed
+    assert fake.removed and fake.polls == 3
     assert client.images == "images"  # everything else is the wrapped client's
 
 
-def test_kfp_sees_the_failure_of_a_task_whose_container_podman_removed():
+def test_kfp_sees_the_failure_of_a_task_whose_container_podman_removed(capsys):
     """KFP's own run_docker_container, with the wrapped client: exit code 3 -> 3 (not 0)."""
     from kfp.local.docker_task_handler import run_docker_container
 
@@ -123,9 +147,11 @@ def test_kfp_sees_the_failure_of_a_task_whose_container_podman_removed():
             image = type("I", (), {"tags": ["localhost/scene2img:t"], "attrs": {"RepoDigests": []}})
             return [image()]
 
-    fake = FakeClient(FakeContainer(wait={"StatusCode": 3}, logs=(b"boom\n",)))
+    fake = FakeClient(FakeContainer(states=("running", "exited"), exit_code=3,
+                                    logs=(b"boom\n",)))
     fake.images = Images()
     assert run_docker_container(PodmanTolerantClient(fake), "localhost/scene2img:t", ["c"], {}) == 3
+    assert "boom" in capsys.readouterr().out
 
 
 def test_a_tracking_uri_only_the_host_can_read_is_refused():
