@@ -38,6 +38,8 @@ def du(path: Path) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image", default="localhost/scene2img:latest")
+    ap.add_argument("--log", type=Path, default=Path(tempfile.gettempdir()) / "container_dag.log",
+                    help="the run's output, written as it goes")
     args = ap.parse_args()
 
     inspect = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}} {{.Size}}",
@@ -55,13 +57,15 @@ def main() -> None:
                    "--runner", "docker", "--image", args.image, "--root", str(work / "kfp"),
                    "--experiment", "toyworld", f"-Stracking.uri={cfg.tracking_uri}", *TINY]
             started = time.monotonic()
-            run = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+            with open(args.log, "w") as log:
+                run = subprocess.run(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT)
             seconds = time.monotonic() - started
         finally:
             stack.down(cfg)
+        output = args.log.read_text()
         if run.returncode != 0:
-            sys.exit(f"the containerized DAG failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
-        summary = run.stdout.strip().splitlines()
+            sys.exit(f"the containerized DAG failed (whole log: {args.log}):\n{output[-3000:]}")
+        summary = output[output.rindex("pipeline: "):].strip().splitlines()
         result = {
             "benchmark": "container_dag",
             "image": args.image, "image_id": image_id, "image_bytes": int(size),
