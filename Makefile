@@ -52,8 +52,12 @@ image-tools:
 lint: install
 	$(BIN)/ruff check .
 
+# The benchmarks that need no trained model, into one file: benchmarks/results/bench.json (commit,
+# machine, load, each figure with its work and rate). BENCH=quick takes a few minutes on 2 cores;
+# BENCH=full runs the scripts' own defaults (the README's settings); BENCH=tiny, seconds (the test's).
+BENCH ?= quick
 bench: install
-	$(BIN)/python benchmarks/preprocess.py
+	$(BIN)/python benchmarks/bench.py --preset $(BENCH)
 
 clean:
 	rm -rf outputs .pytest_cache .ruff_cache

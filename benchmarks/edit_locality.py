@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from _measure import RESULTS, write_result
 
 from scene2img.serving.edit import edit_locality
 from scene2img.serving.loading import load_scene_to_image
@@ -26,6 +27,7 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--graph", type=Path, default=HERE.parent / "docs/examples/scene.json")
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--out", type=Path, default=RESULTS / "edit_locality.json")
     args = ap.parse_args()
     model = load_scene_to_image(args.model)
     graph = json.loads(args.graph.read_text())
@@ -35,11 +37,9 @@ def main() -> None:
                "edit_mean_abs_change_outside_box": round(float(np.mean([r["edit"] for r in runs])), 3),
                "fresh_sample_mean_abs_change_outside_box":
                    round(float(np.mean([r["fresh_sample"] for r in runs])), 3)}
-    out = HERE / "results" / "edit_locality.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
     for k, v in figures.items():
         print(f"{k:>42}: {v}")
+    write_result(args.out, figures)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,14 @@ import json
 from pathlib import Path
 
 import torch
+from _measure import RESULTS, write_result
 from PIL import Image
 from torch.utils.data import DataLoader
 
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.evaluation.mask_agreement import regressed_mask_iou
-from scene2img.models.generator import real_objects
-from scene2img.stages.train_image import generator_from_config, load_generator
+from scene2img.models.boxes import real_objects
+from scene2img.training.export import generator_from_config, load_generator
 from scene2img.training.image_module import image_grid, paint_layout
 
 HERE = Path(__file__).resolve().parent
@@ -54,7 +55,7 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--figure", type=Path, default=None, help="PNG for the README")
     ap.add_argument("--figure-images", type=int, default=6)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "mask_iou.json")
+    ap.add_argument("--out", type=Path, default=RESULTS / "mask_iou.json")
     args = ap.parse_args()
 
     G, vocab, config = load_generator(args.model)
@@ -74,8 +75,6 @@ def main() -> None:
         "objects": trained["objects"],
         "per_class": {vocab.object_idx_to_name[c]: v for c, v in trained["per_class"].items()},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"{args.split}: {figures['objects']} objects with masks, {figures['iterations']} "
           f"iterations")
     print(f"  regressed masks  IoU {figures['regressed_mask_iou']:.3f}")
@@ -88,7 +87,7 @@ def main() -> None:
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         figure(G, dataset, vocab.num_objects, args.figure_images).save(args.figure)
         print(f"wrote {args.figure}")
-    print(f"wrote {args.out}")
+    write_result(args.out, figures)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ toy-world dataset through the `train_image` stage, then measures on its test spl
                        box-filling mask's IoU beside it
     s / iteration      one D and one G update (`LayoutGANLoss.step`) at the recipe's widths and
                        batch size on one training batch, the heads timed in turn (ABAB...) so
-                       that both see the same load; the median of `--timing-iters` each
+                       that both see the same load; the median of `--timing-iters` each; with
+                       its work (FLOPs counted by `FlopCounterMode`, images) and their rates
 
 and writes them to `benchmarks/results/object_head_<name>.json`. `--table` prints the README table
 from every such file.
@@ -30,9 +31,11 @@ import json
 import os
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
+from _measure import RESULTS, count_flops, rates, write_result
 from torch.utils.data import DataLoader
 
 from scene2img.config import load_params
@@ -41,11 +44,11 @@ from scene2img.data.processed import load_vocab
 from scene2img.evaluation.colour_agreement import colour_agreement
 from scene2img.evaluation.mask_agreement import regressed_mask_iou
 from scene2img.models.gan_loss import LayoutGANLoss
-from scene2img.stages.train_image import load_generator, train_image
+from scene2img.stages.train_image import train_image
+from scene2img.training.export import load_generator
 from scene2img.training.image_module import build_discriminator, build_generator
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 HEADS = ("roi", "crop")
 
 
@@ -68,15 +71,16 @@ def run(data: str, head: str, experiment: str, iterations: int | None, out: Path
     return row
 
 
-def timing(data: str, experiment: str, iters: int) -> dict[str, float]:
-    """Median seconds per `LayoutGANLoss.step` for each head, timed in turn on one batch."""
+def timing(data: str, experiment: str, iters: int) -> dict[str, dict[str, float]]:
+    """Per head: the median seconds of `LayoutGANLoss.step`, timed in turn on one batch, its
+    FLOPs (counted on the warm-up step) and images, and their rates."""
     params = load_params(experiment=experiment).train_image
     vocab = load_vocab(data)
     dataset = SceneGraphDataset(data, "train", load_params(experiment=experiment).data.max_objects,
                                 vocab=vocab)
     batch = next(iter(DataLoader(dataset, batch_size=params.batch_size)))
     size = int(batch["image"].shape[-1])
-    steps = {}
+    steps, flops = {}, {}
     for head in HEADS:
         torch.manual_seed(0)
         G = build_generator(params.generator, vocab.num_objects, vocab.num_attributes, size,
@@ -87,7 +91,7 @@ def timing(data: str, experiment: str, iters: int) -> dict[str, float]:
                 torch.optim.Adam(D.parameters(), params.lr_d, betas=tuple(params.betas)))
         loss = LayoutGANLoss(G, D, params.w_image, params.w_object, params.w_attribute)
         rng = torch.Generator().manual_seed(0)
-        loss.step(batch, *opts, rng)  # warm-up
+        _, flops[head] = count_flops(partial(loss.step, batch, *opts, rng))  # also a warm-up
         steps[head] = (loss, opts, rng)
     times: dict[str, list[float]] = {head: [] for head in HEADS}
     for _ in range(iters):
@@ -95,7 +99,14 @@ def timing(data: str, experiment: str, iters: int) -> dict[str, float]:
             t0 = time.perf_counter()
             loss.step(batch, *opts, rng)
             times[head].append(time.perf_counter() - t0)
-    return {head: statistics.median(t) for head, t in times.items()}
+    images = int(batch["image"].shape[0])
+    result = {}
+    for head, t in times.items():
+        seconds = statistics.median(t)
+        result[head] = {"s_per_iteration": seconds, "flop_per_iteration": flops[head],
+                        "images_per_iteration": images,
+                        **rates({"flop": flops[head], "images": images}, seconds)}
+    return result
 
 
 def table() -> None:
@@ -138,10 +149,10 @@ def main() -> None:
         report = json.loads(out.read_text())
         seconds = timing(args.data, args.experiment, args.timing_iters)
         for row in report["rows"]:
-            row["s_per_iteration"] = seconds[row["head"]]
+            row.update(seconds[row["head"]])
         report["timing_load_average"] = os.getloadavg()
-        out.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"s / iteration: {seconds}; updated {out}")
+        write_result(out, report)
+        print(f"s / iteration: {seconds}")
         table()
         return
     if not (args.data and args.name):
@@ -152,15 +163,12 @@ def main() -> None:
     for head in args.heads:
         row = run(args.data, head, args.experiment, args.iterations,
                   args.work / args.name, args.split)
-        row["s_per_iteration"] = seconds[head]
+        row.update(seconds[head])
         rows.append(row)
         print(json.dumps(row), flush=True)
     report = {"name": args.name, "data": args.data, "experiment": args.experiment,
               "threads": torch.get_num_threads(), "load_average": os.getloadavg(), "rows": rows}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"object_head_{args.name}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(RESULTS / f"object_head_{args.name}.json", report)
     table()
 
 

@@ -9,8 +9,9 @@ pyfunc `register` would log) or a `models:/` URI (with MLFLOW_TRACKING_URI set).
 request: `huge-object` (the issue's 4.8 MB scene graph as a JSON object), `huge-text`
 (the same as a JSON string), `many-records` (17 good scene graphs), `deep` (nesting 5,000 levels
 inside the scene graph's text), `batch` (16 scene graphs of 100 KB each), `under-1mb` (14 of
-70 KB: about the largest body a 1 MB cap in front of the server lets through). Prints the
-figures and writes benchmarks/results/serve_load.json.
+70 KB: about the largest body a 1 MB cap in front of the server lets through). Each refusal's
+work is its body's bytes, with the rate at which the server refuses them (bytes/s). Prints the
+figures and writes benchmarks/results/serve_load.json (or `--out`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import json
 import tempfile
 from pathlib import Path
 
+from _measure import RESULTS, rates, write_result
+
 from scene2img.serving.loadtest import (
     ModelServer,
     latency_under_refused_load,
@@ -28,8 +31,6 @@ from scene2img.serving.loadtest import (
 )
 from scene2img.serving.pipeline import SceneToImage
 from scene2img.serving.pyfunc import save_pyfunc
-
-HERE = Path(__file__).resolve().parent
 
 
 def bodies(names: list[str]) -> tuple[bytes, dict[str, bytes]]:
@@ -58,6 +59,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=10, help="good requests per phase and round")
     ap.add_argument("--rounds", type=int, default=3, help="idle, loaded, after: how many times")
     ap.add_argument("--rate", type=float, default=5.0, help="bad requests per second")
+    ap.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         uri = args.model
@@ -73,6 +75,7 @@ def main() -> None:
             post(f"{server.url}/invocations", good)  # warm-up
             costs = refusal_costs(server, bad)
             for kind, cost in costs.items():
+                cost.update(rates({"bytes": cost["bytes"]}, cost["wall_s"]))
                 print(f"{kind:>13}: {json.dumps(cost)}")
             latency = {}
             for name, rate in ((f"{args.rate:g}/s", args.rate), ("back to back", None)):
@@ -82,10 +85,7 @@ def main() -> None:
                 print(f"{name:>13}: {json.dumps(latency[name])}")
     figures = {"benchmark": "serve_load", "model": args.model, "refusals": costs,
                "latency_while_refusing": latency}
-    out = HERE / "results" / "serve_load.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(args.out, figures)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ import json
 from pathlib import Path
 
 import torch
+from _measure import RESULTS, write_result
 from PIL import Image
 from torch.utils.data import DataLoader
 
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.evaluation.colour_agreement import colour_agreement
-from scene2img.stages.train_image import generator_from_config, load_generator
+from scene2img.training.export import generator_from_config, load_generator
 from scene2img.training.image_module import image_grid, paint_layout
 
 HERE = Path(__file__).resolve().parent
@@ -46,7 +47,7 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--grid", type=Path, default=None, help="PNG: layout | real | generated")
     ap.add_argument("--grid-images", type=int, default=6)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "train_image_toy.json")
+    ap.add_argument("--out", type=Path, default=RESULTS / "train_image_toy.json")
     args = ap.parse_args()
 
     G, vocab, config = load_generator(args.model)
@@ -61,8 +62,6 @@ def main() -> None:
         "untrained": colour_agreement(dataset, vocab, untrained),
         "real_images": colour_agreement(dataset, vocab, None),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figures, indent=2) + "\n")
     for name in ("trained", "untrained", "real_images"):
         f = figures[name]
         print(f"{name:>12}: colour accuracy {f['colour_accuracy']:.3f}, mean RGB distance "
@@ -80,7 +79,7 @@ def main() -> None:
         args.grid.parent.mkdir(parents=True, exist_ok=True)
         picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST).save(args.grid)
         print(f"wrote {args.grid}")
-    print(f"wrote {args.out}")
+    write_result(args.out, figures)
 
 
 if __name__ == "__main__":

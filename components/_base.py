@@ -1,7 +1,9 @@
-"""What every component shares: the image from params.yaml, and nothing installed at run time
-(the image, and the local environment, already have scene2img and kfp)."""
+"""What every component shares: nothing installed at run time (the image, and the local
+environment, already have scene2img and kfp).
 
-from scene2img.config import load_params
+The image a task runs in is `pipeline.image`, set on every task when the DAG is compiled
+(`pipelines/scene2img_pipeline.py`), so `-S pipeline.image=...` and `--experiment` reach it; the
+`base_image` here is only KFP's required default and never reaches a compiled pipeline.
+"""
 
-IMAGE = load_params().pipeline.image
-COMPONENT = {"base_image": IMAGE, "install_kfp_package": False, "packages_to_install": []}
+COMPONENT = {"base_image": "python:3.11", "install_kfp_package": False, "packages_to_install": []}

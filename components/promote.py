@@ -9,15 +9,14 @@ from components._base import COMPONENT
 
 
 @dsl.component(**COMPONENT)
-def promote(params: str, model_name: str, version: str, kfp_run_id: str,
-            report: Output[Markdown]) -> NamedTuple("PromoteOutputs", [("alias", str),
-                                                                       ("outcome", str)]):
+def promote(params: str, model_name: str, version: str, report: Output[Markdown],
+            ) -> NamedTuple("PromoteOutputs", [("alias", str), ("outcome", str)]):
     import json
     from collections import namedtuple
 
     from scene2img.pipeline import steps
 
-    out = steps.promote(params, model_name, version, kfp_run_id)
+    out = steps.promote(params, model_name, version)
     with open(report.path, "w") as f:
         f.write(f"# promote\n\n{out['summary']}\n\n```json\n{json.dumps(out, indent=1)}\n```\n")
     return namedtuple("PromoteOutputs", ["alias", "outcome"])(out["alias"], out["outcome"])

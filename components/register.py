@@ -10,16 +10,15 @@ from components._base import COMPONENT
 
 @dsl.component(**COMPONENT)
 def register(params: str, processed: Input[Dataset], layout_model: Input[Model],
-             image_model: Input[Model], evaluation: Input[Artifact], kfp_run_id: str,
-             report: Output[Markdown]) -> NamedTuple("RegisterOutputs", [("model_name", str),
-                                                                         ("version", str)]):
+             image_model: Input[Model], evaluation: Input[Artifact], report: Output[Markdown],
+             ) -> NamedTuple("RegisterOutputs", [("model_name", str), ("version", str)]):
     import json
     from collections import namedtuple
 
     from scene2img.pipeline import steps
 
     out = steps.register(params, layout_model.path, image_model.path, processed.path,
-                         evaluation.path, kfp_run_id)
+                         evaluation.path)
     out["data_version"] = processed.metadata.get("data_version", "unknown")
     with open(report.path, "w") as f:
         f.write(f"# register\n\n```json\n{json.dumps(out, indent=1)}\n```\n")

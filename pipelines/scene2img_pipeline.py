@@ -2,36 +2,47 @@
 
     ingest -> preprocess -> train-layout || train-image -> evaluate -> [gate] register -> promote
 
-Components come from `components/`; parameters default from params.yaml (`params`: the whole
-resolved configuration as JSON, one definition of each value; JSON because KFP's struct
-parameters cannot hold the nulls params.yaml uses), and the Kubernetes settings of each task
-(GPUs, node pool, /dev/shm, secrets, retries, caching) from its `pipeline` section.
+Components come from `components/`. The pipeline has one parameter per step, `<step>_params`:
+the JSON of only the params keys that step's stage reads (`scene2img.pipeline.params`), defaults
+from params.yaml, so a changed key reruns only the steps that read it. Each task's image and its
+Kubernetes settings (GPUs, node pool, /dev/shm, secrets, retries, caching) come from the
+`pipeline` section of the params it is compiled with.
 
-    python pipelines/scene2img_pipeline.py            # = scene2img pipeline compile
+This file is a driver, like the CLI: `scene2img pipeline compile | run --local` run it (the
+library never imports it). Run alone, it compiles params.yaml's defaults:
+
+    python pipelines/scene2img_pipeline.py [OUT.yaml]
 """
 
 
+import inspect
 import json
+import logging
 import sys
 from pathlib import Path
 
-from kfp import compiler, dsl, kubernetes
+from kfp import dsl, kubernetes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `components` from the checkout
 
-from components import (  # noqa: E402
-    evaluate,
-    ingest,
-    preprocess,
-    promote,
-    register,
-    train_image,
-    train_layout,
+from components.evaluate import evaluate  # noqa: E402
+from components.ingest import ingest  # noqa: E402
+from components.preprocess import preprocess  # noqa: E402
+from components.promote import promote  # noqa: E402
+from components.register import register  # noqa: E402
+from components.train import train_image, train_layout  # noqa: E402
+
+from scene2img.config import Params, PipelineParams, load_params, params_from_dict  # noqa: E402
+from scene2img.errors import Scene2ImgError  # noqa: E402
+from scene2img.pipeline import local  # noqa: E402
+from scene2img.pipeline.params import (  # noqa: E402
+    KFP_RUN_ID_ENV,
+    KFP_RUN_ID_LABEL,
+    STEPS,
+    argument,
+    pipeline_arguments,
 )
 
-from scene2img.config import Params, PipelineParams, load_params  # noqa: E402
-
-STEPS = ("ingest", "preprocess", "train_layout", "train_image", "evaluate", "register", "promote")
 COMPILED = Path(__file__).with_name("scene2img_pipeline.yaml")
 
 # Secret key -> environment variable, for the Secrets in infra/k8s/secrets/ (templates).
@@ -44,6 +55,7 @@ MLFLOW_ENV = {"MLFLOW_TRACKING_USERNAME": "MLFLOW_TRACKING_USERNAME",
 def _common(task: dsl.PipelineTask, step: str, cfg: PipelineParams, transient: bool,
             s3: bool = True, mlflow: bool = False) -> dsl.PipelineTask:
     task.set_display_name(step.replace("_", "-"))
+    task.set_container_image(cfg.image)
     task.set_caching_options(enable_caching=cfg.caching[step])
     if transient and cfg.retries:
         task.set_retry(num_retries=cfg.retries, backoff_duration=cfg.retry_backoff)
@@ -52,6 +64,10 @@ def _common(task: dsl.PipelineTask, step: str, cfg: PipelineParams, transient: b
     if mlflow:
         kubernetes.use_secret_as_env(task, secret_name=cfg.secrets["mlflow"],
                                      secret_key_to_env=MLFLOW_ENV)
+        # The run id for the MLflow runs' lineage tags, from the pod's label: as a task input
+        # it would enter the cache key and no run would ever reuse a cached task.
+        kubernetes.use_field_path_as_env(task, env_name=KFP_RUN_ID_ENV,
+                                         field_path=f"metadata.labels['{KFP_RUN_ID_LABEL}']")
     return task
 
 
@@ -74,55 +90,83 @@ def make_pipeline(params: Params, until: str = "promote"):
     if until not in STEPS:
         raise ValueError(f"until={until!r}: choose one of {STEPS}")
     cfg = params.pipeline
-    last = STEPS.index(until)
+    runs = set(STEPS[: STEPS.index(until) + 1])
+    defaults = pipeline_arguments(params)
 
-    @dsl.pipeline(name=cfg.name if until == "promote" else f"{cfg.name}-until-{until}",
-                  description="scene graphs -> images: data, training, evaluation, registry")
-    def scene2img_pipeline(params: str = json.dumps(params.to_dict(), sort_keys=True)):
-        raw = _common(ingest(params=params), "ingest", cfg, transient=True)
-        data = _common(preprocess(params=params, raw=raw.outputs["raw"]), "preprocess", cfg,
-                       transient=True)
-        if last < STEPS.index("train_layout"):
+    def scene2img_pipeline(*values: str) -> None:
+        arg = dict(zip(defaults, values, strict=True))
+        raw = _common(ingest(params=arg[argument("ingest")]), "ingest", cfg, transient=True)
+        data = _common(preprocess(params=arg[argument("preprocess")], raw=raw.outputs["raw"]),
+                       "preprocess", cfg, transient=True)
+        if "train_layout" not in runs:
             return
         models = {}
         for step, component in (("train_layout", train_layout), ("train_image", train_image)):
-            task = component(params=params, processed=data.outputs["processed"])
+            task = component(params=arg[argument(step)], processed=data.outputs["processed"])
             models[step] = _on_gpu_pool(_common(task, step, cfg, transient=False, mlflow=True),
                                         cfg)
-        if last < STEPS.index("evaluate"):
+        if "evaluate" not in runs:
             return
-        ev = evaluate(params=params, processed=data.outputs["processed"],
+        ev = evaluate(params=arg[argument("evaluate")], processed=data.outputs["processed"],
                       layout_model=models["train_layout"].outputs["model"],
                       image_model=models["train_image"].outputs["model"])
         ev = _on_gpu_pool(_common(ev, "evaluate", cfg, transient=False, mlflow=True), cfg)
-        if last < STEPS.index("register"):
+        if "register" not in runs:
             return
         with dsl.If(ev.outputs["Output"] == "pass", name="gate-passed"):
-            reg = register(params=params, processed=data.outputs["processed"],
+            reg = register(params=arg[argument("register")], processed=data.outputs["processed"],
                            layout_model=models["train_layout"].outputs["model"],
                            image_model=models["train_image"].outputs["model"],
-                           evaluation=ev.outputs["evaluation"],
-                           kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+                           evaluation=ev.outputs["evaluation"])
             # Not retried: a retry after a half-done registration could add a second version.
             reg = _common(reg, "register", cfg, transient=False, mlflow=True)
-            if last < STEPS.index("promote"):
+            if "promote" not in runs:
                 return
-            pro = promote(params=params, model_name=reg.outputs["model_name"],
-                          version=reg.outputs["version"],
-                          kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+            pro = promote(params=arg[argument("promote")], model_name=reg.outputs["model_name"],
+                          version=reg.outputs["version"])
             _common(pro, "promote", cfg, transient=True, mlflow=True)
 
-    return scene2img_pipeline
+    # KFP reads a pipeline's parameters from its signature (and passes them by position): one
+    # `<step>_params: str` per step, defaulting to that step's params.
+    scene2img_pipeline.__signature__ = inspect.Signature([
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=value,
+                          annotation=str) for name, value in defaults.items()])
+    return dsl.pipeline(name=cfg.name if until == "promote" else f"{cfg.name}-until-{until}",
+                        description="scene graphs -> images: data, training, evaluation, "
+                                    "registry")(scene2img_pipeline)
 
 
-scene2img_pipeline = make_pipeline(load_params())
-
-
-def compile_pipeline(out: Path = COMPILED, params: Params | None = None) -> Path:
-    pipeline = scene2img_pipeline if params is None else make_pipeline(params)
-    compiler.Compiler().compile(pipeline, package_path=str(out))
-    return out
+def main(argv: list[str]) -> int:
+    """Compile params.yaml's defaults to OUT (default: the checked-in YAML); or, as
+    `scene2img pipeline compile | run --local` call it, do what the request on stdin says:
+    {"command": "compile" | "run", "params": {...resolved...}, "out" | "until", "root",
+    "cache", "live" (the CLI's stdout is a terminal), "runner", "image", "debug", "log_level"}."""
+    if argv != ["-"]:
+        out = Path(argv[0]) if argv else COMPILED
+        print(local.compile_pipeline(make_pipeline, load_params(), out))
+        return 0
+    request = json.load(sys.stdin)
+    logging.basicConfig(level=request["log_level"], format="%(levelname)s %(name)s: %(message)s")
+    try:
+        params = params_from_dict(request["params"], where="scene2img pipeline")
+        if request["command"] == "compile":
+            print(f"wrote {local.compile_pipeline(make_pipeline, params, Path(request['out']))}")
+        else:
+            root = Path(request["root"]) if request.get("root") else None
+            run = local.run_local(make_pipeline, params, until=request["until"], root=root,
+                                  cache=request["cache"],
+                                  verbose=request["log_level"] <= logging.INFO,
+                                  live=request.get("live", False),
+                                  runner=request.get("runner", "subprocess"),
+                                  image=request.get("image"))
+            print(local.summary(run, params))
+    except Scene2ImgError as exc:
+        if request.get("debug"):
+            raise
+        print(f"scene2img: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    print(compile_pipeline(Path(sys.argv[1]) if len(sys.argv) > 1 else COMPILED))
+    sys.exit(main(sys.argv[1:]))

@@ -83,6 +83,7 @@ def _model(data: Path, root: Path) -> Path:
     from scene2img.serving.attributes import attribute_statistics
     from scene2img.stages.train_image import train_image
     from scene2img.stages.train_layout import train_layout
+    from scene2img.training.export import ATTRIBUTE_STATS_FILE, IMAGE_MODEL_FILE, LAYOUT_MODEL_FILE
 
     params = load_params(experiment="toyworld", overrides=[
         f"tracking.uri=sqlite:///{root}/mlflow.db", "trainer.accelerator=cpu",
@@ -93,10 +94,10 @@ def _model(data: Path, root: Path) -> Path:
     img = train_image(data, root / "image", params, progress=False)
     model = root / "model"
     model.mkdir()
-    (model / "layout_model.pt").write_bytes(lay.model_path.read_bytes())
-    (model / "image_model.pt").write_bytes(img.model_path.read_bytes())
+    (model / LAYOUT_MODEL_FILE).write_bytes(lay.model_path.read_bytes())
+    (model / IMAGE_MODEL_FILE).write_bytes(img.model_path.read_bytes())
     stats = attribute_statistics(str(data), load_vocab(data))
-    (model / "attribute_stats.json").write_text(json.dumps(stats))
+    (model / ATTRIBUTE_STATS_FILE).write_text(json.dumps(stats))
     return model
 
 

@@ -11,11 +11,14 @@ import logging
 import sys
 from pathlib import Path
 
-from scene2img.config import Params, load_params
+from scene2img.config import PROJECT_ROOT, Params, load_params
 from scene2img.data.sources import SOURCE_NAMES
 from scene2img.errors import ConfigError, Scene2ImgError
+from scene2img.pipeline import RUNNERS
+from scene2img.pipeline.params import STEPS
 
 log = logging.getLogger("scene2img")
+PIPELINE_FILE = PROJECT_ROOT / "pipelines" / "scene2img_pipeline.py"  # the DAG (a driver)
 
 
 def _add_params_options(p: argparse.ArgumentParser) -> None:
@@ -95,6 +98,20 @@ def cmd_train_image(args: argparse.Namespace) -> None:
           f"G loss {m.get('train/g_loss', float('nan')):.3f}")
 
 
+def cmd_train_upscaler(args: argparse.Namespace) -> None:
+    from scene2img.stages.train_upscaler import train_upscaler
+
+    extra = [f"train_upscaler.max_steps={args.max_steps}"] if args.max_steps is not None else []
+    params = _params(args, extra)
+    result = train_upscaler(args.data, args.raw, args.out, params, resume=args.resume,
+                            progress=not args.quiet)
+    m, s = result.metrics, params.train_upscaler.scale
+    print(f"upscaler written to {result.model_path} (MLflow run {result.run_id})")
+    print(f"  test x{s} PSNR {m[f'test/x{s}/psnr/rdn']:.2f} dB "
+          f"(bicubic {m[f'test/x{s}/psnr/bicubic']:.2f}, nearest {m[f'test/x{s}/psnr/nearest']:.2f}), "
+          f"SSIM {m[f'test/x{s}/ssim/rdn']:.3f} (bicubic {m[f'test/x{s}/ssim/bicubic']:.3f})")
+
+
 def cmd_summary(args: argparse.Namespace) -> None:
     from scene2img.data.summary import format_summary
 
@@ -123,22 +140,43 @@ def cmd_stack(args: argparse.Namespace) -> None:
         print(json.dumps(stack.status(cfg), indent=2))
 
 
-def cmd_pipeline(args: argparse.Namespace) -> None:
-    from scene2img.pipeline import local
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    import codecs
+    import json
+    import os
+    import subprocess
 
-    if args.pipeline_command == "compile":
-        print(f"wrote {local.compile_pipeline(args.out, _params(args))}")
-    elif args.pipeline_command == "run":
-        params = _params(args)
-        run = local.run_local(params, until=args.until, root=args.root, cache=not args.no_cache,
-                              runner=args.runner, image=args.image)
-        print(local.summary(run, params))
-    else:
+    if args.pipeline_command == "submit":
         from scene2img.pipeline.submit import submit
 
         done = submit(args.host, args.package, _params(args), experiment=args.kfp_experiment,
                       run_name=args.run_name, schedule=args.schedule, namespace=args.namespace)
         print(f"created {done.kind} {done.id}: {done.url}")
+        return 0
+    # Compiling and running need the DAG, which is a driver of its own in the checkout (not in
+    # the library or the wheel): run it with the resolved params and this command's options.
+    if not PIPELINE_FILE.is_file():
+        raise ConfigError(f"{PIPELINE_FILE}: pipeline definition not found; run from a scene2img "
+                          "checkout (the pipeline and its components are not in the wheel)")
+    request = {"command": args.pipeline_command, "params": _params(args).to_dict(),
+               "debug": args.debug, "log_level": logging.getLogger().getEffectiveLevel()}
+    if args.pipeline_command == "compile":
+        request["out"] = str(args.out.resolve())
+    else:
+        request.update(until=args.until, cache=not args.no_cache,
+                       root=str(args.root.resolve()) if args.root else None,
+                       live=sys.stdout.isatty(), runner=args.runner, image=args.image)
+    with subprocess.Popen([sys.executable, "-u", str(PIPELINE_FILE), "-"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
+        child.stdin.write(json.dumps(request).encode())
+        child.stdin.close()
+        # Through sys.stdout (the output is this command's own), as it comes: a progress bar
+        # redrawn in place ("\r") stays in place.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while chunk := os.read(child.stdout.fileno(), 65536):
+            sys.stdout.write(decoder.decode(chunk))
+            sys.stdout.flush()
+    return child.returncode
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -198,6 +236,38 @@ def cmd_edit(args: argparse.Namespace) -> None:
     for line in edit_files(lambda: _load_model(args), args.state, args.ops, _outputs(args),
                            args.graph, args.in_place):
         print(line)
+
+
+def _typed_lines():
+    """Instructions typed at a prompt, until end of input or 'quit'."""
+    while True:
+        try:
+            line = input("dialog> " if sys.stdin.isatty() else "")
+        except EOFError:
+            return
+        if line.strip().lower() in ("quit", "exit"):
+            return
+        yield line
+
+
+def cmd_dialog(args: argparse.Namespace) -> None:
+    from scene2img.serving.commands import dialog_files, read_script
+
+    lines = read_script(args.script) if args.script else _typed_lines()
+    for line in dialog_files(lambda: _load_model(args), args.session, lines, args.seed):
+        print(line, flush=True)
+
+
+def cmd_dialog_web(args: argparse.Namespace) -> None:
+    from scene2img.serving.dialog.web import make_server
+
+    server = make_server(_load_model(args), args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"dialog page at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -270,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_params_options(p)
     p.set_defaults(func=cmd_train_image)
+    p = sub.add_parser("train-upscaler",
+                       help="raw images of a processed dataset -> RDN super-resolution upscaler")
+    p.add_argument("--data", required=True, help="processed dataset folder or URL (its splits)")
+    p.add_argument("--raw", type=Path, required=True,
+                   help="the raw dataset it was preprocessed from (full-size images)")
+    p.add_argument("--out", type=Path, required=True, help="model folder (export, metrics.json)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="default: train_upscaler.max_steps")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_train_upscaler)
     p = sub.add_parser("evaluate", help="FID and friends on a split, under a recorded protocol")
     p.add_argument("--data", required=True, help="processed dataset folder or URL")
     p.add_argument("--image-model", type=Path, required=True, help="image_model.pt")
@@ -325,6 +408,26 @@ def build_parser() -> argparse.ArgumentParser:
         _add_params_options(p)
         p.set_defaults(func=cmd_generate if name == "generate" else cmd_edit)
 
+    p = sub.add_parser("dialog", help="build and correct a picture one instruction at a time")
+    p.add_argument("--model", required=True,
+                   help="a model folder (layout_model.pt, image_model.pt) or models:/NAME@alias")
+    p.add_argument("--script", type=Path, default=None,
+                   help="instructions, one a line (default: type them at a prompt)")
+    p.add_argument("--session", type=Path, default=Path("dialog-session"),
+                   help="folder keeping the session (resumed if it holds one); pictures, "
+                        "layouts, turns.txt, session.json (default: dialog-session)")
+    p.add_argument("--seed", type=int, default=0, help="a new session's seed (default 0)")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_dialog)
+
+    p = sub.add_parser("dialog-web", help="the dialog as a web page, served next to the model")
+    p.add_argument("--model", required=True,
+                   help="a model folder or models:/NAME@alias (e.g. models:/scene2img@champion)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback)")
+    p.add_argument("--port", type=int, default=8765, help="default 8765; 0 picks a free port")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_dialog_web)
+
     p = sub.add_parser("compare", help="one HTML page comparing MLflow runs side by side")
     p.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     p.add_argument("--out", type=Path, default=Path("compare.html"))
@@ -351,15 +454,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = psub.add_parser("run", help="run the DAG here with the KFP local runner")
     p.add_argument("--local", action="store_true", required=True,
                    help="the KFP local runner, on this machine")
-    p.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess",
+    p.add_argument("--runner", choices=RUNNERS, default="subprocess",
                    help="subprocess: tasks in this Python environment; docker: each task in the "
                         "project's image (make image), through podman's Docker API, reaching "
                         "MLflow and S3 over the network (the team stack)")
     p.add_argument("--image", default=None,
                    help="--runner docker: the local image (default: localhost/scene2img:latest)")
-    p.add_argument("--until", default="promote",
-                   choices=["ingest", "preprocess", "train_layout", "train_image", "evaluate",
-                            "register", "promote"], help="last step to run (default: all)")
+    p.add_argument("--until", default="promote", choices=STEPS,
+                   help="last step to run (default: all)")
     p.add_argument("--root", type=Path, default=None,
                    help="outputs and cache (default: pipeline.local_root)")
     p.add_argument("--no-cache", action="store_true", help="rerun every task")
@@ -386,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        args.func(args)
+        code = args.func(args)
     except Scene2ImgError as exc:
         if args.debug:
             raise
@@ -395,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scene2img: interrupted; nothing was left half-written", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

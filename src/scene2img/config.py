@@ -14,13 +14,13 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
-from scene2img.errors import ConfigError
+from scene2img.errors import ConfigError, ParamNotGivenError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PARAMS = PROJECT_ROOT / "params.yaml"
@@ -28,7 +28,17 @@ EXPERIMENTS_DIR = PROJECT_ROOT / "configs" / "experiments"
 
 
 # --------------------------------------------------------------------------------------------
-# preprocess
+# toyworld (synthetic raw data) and preprocess
+
+
+@dataclass
+class ToyworldParams:
+    images: int
+    width: int
+    height: int
+    val_fraction: float
+    test_fraction: float
+    seed: int
 
 
 @dataclass
@@ -97,14 +107,8 @@ class PreprocessParams:
     ade20k: ADE20KParams
 
 
-@dataclass
-class ToyworldParams:
-    images: int
-    width: int
-    height: int
-    val_fraction: float
-    test_fraction: float
-    seed: int
+# --------------------------------------------------------------------------------------------
+# data, tracking, trainer (shared by the stages that read a processed dataset or log to MLflow)
 
 
 @dataclass
@@ -115,10 +119,6 @@ class DataParams:
     num_workers: int
     flip: bool  # random horizontal flip in training
     resample_relations: bool  # COCO-Stuff / ADE20K training: fresh geometric triples per draw
-
-
-# --------------------------------------------------------------------------------------------
-# training runtime and tracking (shared by the training stages)
 
 
 @dataclass
@@ -140,35 +140,7 @@ class TrainerParams:
 
 
 # --------------------------------------------------------------------------------------------
-# evaluate
-
-
-@dataclass
-class EvaluateParams:
-    """How generated images are measured; recorded as `scene2img.evaluation.Protocol`."""
-
-    backbone: str  # inception | random-inception (offline smoke tests; names carry it, not FID)
-    inception_weights: str | None  # local weights-inception-2015-12-05-6726825d.pth
-    random_inception_seed: int  # random-inception's weights
-    resize: str  # bilinear | bicubic | nearest | area: generated images to S, object crops
-    antialias: bool  # also the resize to 299: false = TF1-compatible bilinear (original FID)
-    split: str  # train | val | test
-    samples_per_layout: int | None  # None: LostGAN's default for the source (COCO 5, VG 1)
-    truncation: float | None  # latents from N(0, 1) truncated at +-this (LostGAN: 2.0); None: N(0, 1)
-    batch_size: int
-    max_images: int | None  # real images used (None: the whole split)
-    scenefid_crop_size: int  # object crops resized to this side
-    kid_subsets: int
-    kid_subset_size: int  # fewer when a set is smaller (the result records the size used)
-    is_splits: int
-    lpips_weights: str | None  # torchvision weights of the LPIPS net; None: diversity skipped
-    lpips_net: str  # alex | vgg | squeeze
-    report_samples: int  # layouts in the sample grid; best and worst samples shown
-    seed: int
-
-
-# --------------------------------------------------------------------------------------------
-# train_layout
+# train_layout (sg2im)
 
 
 @dataclass
@@ -197,56 +169,6 @@ class TrainLayoutParams:
     adv_loss_weight: float  # 0: no layout discriminator
     val_every_n_steps: int
     layout_images: int  # validation layouts drawn to MLflow
-
-
-# --------------------------------------------------------------------------------------------
-# pipeline (the Kubeflow DAG; scene2img.pipeline)
-
-
-@dataclass
-class IngestParams:
-    """Where the pipeline's raw dataset comes from: a DVC data registry, or the toy world.
-
-    Its raw format is `preprocess.source`.
-    """
-
-    source: str  # toyworld (generated, offline) | dvc (a DVC-tracked folder at a git revision)
-    repo: str | None  # dvc: git URL (or path) of the repo that tracks the raw dataset
-    path: str  # dvc: the DVC-tracked folder inside that repo
-    rev: str | None  # dvc: the data version, a git tag or commit (None: the default branch)
-    remote: str | None  # dvc: DVC remote name (None: the repo's default remote)
-
-
-@dataclass
-class TrainJobParams:
-    """Multi-node training as a Kubeflow Trainer v2 `TrainJob` (used when `train_nodes` > 1)."""
-
-    runtime: str  # ClusterTrainingRuntime name
-    namespace: str  # where the TrainJob is created
-    timeout_s: int  # give up waiting after this long
-    poll_s: int  # status poll interval
-
-
-@dataclass
-class PipelineParams:
-    name: str  # the KFP pipeline name
-    image: str  # the image every component runs in (infra/docker/)
-    ingest: IngestParams
-    gpu_type: str  # accelerator resource name
-    gpus: int  # GPUs per training node
-    cpu_request: str  # per training node
-    memory_request: str  # per training node
-    shm_size: str  # /dev/shm (a memory-backed emptyDir) for DataLoader workers
-    node_selector: dict[str, str]  # GPU node pool labels
-    tolerations: list[dict[str, Any]]  # GPU node pool taints tolerated
-    train_nodes: int  # > 1: train through a Kubeflow Trainer TrainJob
-    trainjob: TrainJobParams
-    retries: int  # on the steps that can fail transiently (I/O, registry)
-    retry_backoff: str  # first backoff, e.g. "30s"
-    caching: dict[str, bool]  # per task
-    gate: dict[str, float]  # evaluate -> register: metric name -> upper bound ({} = finite only)
-    secrets: dict[str, str]  # Kubernetes Secret names: s3, mlflow
-    local_root: str  # the local runner's outputs and cache
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,6 +226,74 @@ class TrainImageParams:
     seed: int
 
 
+# train_upscaler
+
+
+@dataclass
+class RDNParams:
+    """RDN's size (Zhang et al. 2018; the paper's D=16, C=8, G=64, G0=64)."""
+
+    blocks: int  # D: residual dense blocks
+    layers: int  # C: conv layers per block
+    growth: int  # G: growth rate
+    features: int  # G0: channels between blocks
+    bicubic_skip: bool  # ours: add the bicubic upscale to the output (the paper: false)
+
+
+@dataclass
+class TrainUpscalerParams:
+    """The super-resolution upscaler (RDN) and its training on the raw images."""
+
+    seed: int
+    scale: int  # 2 | 4
+    rdn: RDNParams
+    patch: int  # LR training patch side (HR crop: patch * scale)
+    eval_size: int  # HR centre crop of val / test images (a multiple of scale)
+    batch_size: int  # per device
+    max_steps: int  # optimiser steps
+    lr: float  # Adam
+    betas: list[float]  # Adam (beta1, beta2)
+    lr_halve_every: int  # steps between halvings of lr
+    augment: bool  # random 90-degree rotations (flips: data.flip)
+    val_every_n_steps: int
+    strip_images: int  # validation rows in the MLflow strip LR | bicubic | ours | HR
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 4):
+            raise ConfigError(f"train_upscaler.scale={self.scale!r}: choose 2 or 4")
+        if self.eval_size % self.scale or self.eval_size < self.scale:
+            raise ConfigError(f"train_upscaler.eval_size={self.eval_size!r} must be a positive "
+                              f"multiple of train_upscaler.scale ({self.scale})")
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate, register, promote, serve
+
+
+@dataclass
+class EvaluateParams:
+    """How generated images are measured; recorded as `scene2img.evaluation.Protocol`."""
+
+    backbone: str  # inception | random-inception (offline smoke tests; names carry it, not FID)
+    inception_weights: str | None  # local weights-inception-2015-12-05-6726825d.pth
+    random_inception_seed: int  # random-inception's weights
+    resize: str  # bilinear | bicubic | nearest | area: generated images to S, object crops
+    antialias: bool  # also the resize to 299: false = TF1-compatible bilinear (original FID)
+    split: str  # train | val | test
+    samples_per_layout: int | None  # None: LostGAN's default for the source (COCO 5, VG 1)
+    truncation: float | None  # latents from N(0, 1) truncated at +-this (LostGAN: 2.0); None: N(0, 1)
+    batch_size: int
+    max_images: int | None  # real images used (None: the whole split)
+    scenefid_crop_size: int  # object crops resized to this side
+    kid_subsets: int
+    kid_subset_size: int  # fewer when a set is smaller (the result records the size used)
+    is_splits: int
+    lpips_weights: str | None  # torchvision weights of the LPIPS net; None: diversity skipped
+    lpips_net: str  # alex | vgg | squeeze
+    report_samples: int  # layouts in the sample grid; best and worst samples shown
+    seed: int
+
+
 @dataclass
 class RegisterParams:
     """The end-to-end registered model and the metric its promotion gate compares."""
@@ -338,6 +328,60 @@ class ServeParams:
                 raise ConfigError(f"serve.{name} must be positive, got {value!r}")
 
 
+# --------------------------------------------------------------------------------------------
+# pipeline (the Kubeflow DAG; scene2img.pipeline)
+
+
+@dataclass
+class IngestParams:
+    """Where the pipeline's raw dataset comes from: a DVC data registry, or the toy world.
+
+    Its raw format is `preprocess.source`.
+    """
+
+    source: str  # toyworld (generated, offline) | dvc (a DVC-tracked folder at a git revision)
+    repo: str | None  # dvc: git URL (or path) of the repo that tracks the raw dataset
+    path: str  # dvc: the DVC-tracked folder inside that repo
+    rev: str | None  # dvc: the data version, a git tag or commit (None: the default branch)
+    remote: str | None  # dvc: DVC remote name (None: the repo's default remote)
+
+
+@dataclass
+class TrainJobParams:
+    """Multi-node training as a Kubeflow Trainer v2 `TrainJob` (used when `train_nodes` > 1)."""
+
+    runtime: str  # ClusterTrainingRuntime name
+    namespace: str  # where the TrainJob is created
+    timeout_s: int  # give up waiting after this long
+    poll_s: int  # status poll interval
+
+
+@dataclass
+class PipelineParams:
+    name: str  # the KFP pipeline name
+    image: str  # every task's image (infra/docker/), set when the DAG is compiled
+    ingest: IngestParams
+    gpu_type: str  # accelerator resource name
+    gpus: int  # GPUs per training node
+    cpu_request: str  # per training node
+    memory_request: str  # per training node
+    shm_size: str  # /dev/shm (a memory-backed emptyDir) for DataLoader workers
+    node_selector: dict[str, str]  # GPU node pool labels
+    tolerations: list[dict[str, Any]]  # GPU node pool taints tolerated
+    train_nodes: int  # > 1: train through a Kubeflow Trainer TrainJob
+    trainjob: TrainJobParams
+    retries: int  # on the steps that can fail transiently (I/O, registry)
+    retry_backoff: str  # first backoff, e.g. "30s"
+    caching: dict[str, bool]  # per task
+    gate: dict[str, float]  # evaluate -> register: metric name -> upper bound ({} = finite only)
+    secrets: dict[str, str]  # Kubernetes Secret names: s3, mlflow
+    local_root: str  # the local runner's outputs and cache
+
+
+# --------------------------------------------------------------------------------------------
+# all sections, in params.yaml's order: the flow's
+
+
 @dataclass
 class Params:
     toyworld: ToyworldParams
@@ -347,17 +391,16 @@ class Params:
     trainer: TrainerParams
     train_layout: TrainLayoutParams
     train_image: TrainImageParams
+    train_upscaler: TrainUpscalerParams
     evaluate: EvaluateParams
-    pipeline: PipelineParams
     register: RegisterParams
     promote: PromoteParams
     serve: ServeParams
-    extra: dict[str, Any] = field(default_factory=dict)  # sections not typed yet, kept verbatim
+    pipeline: PipelineParams
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out.update(out.pop("extra"))
-        return out
+        """The params as plain data (a partial load: only the keys it was given)."""
+        return _given(dataclasses.asdict(self))
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,12 +442,71 @@ def _experiment(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     return _merge(_experiment(str(parent), (*seen, name)), data, where=str(path))
 
 
-def params_from_dict(raw: dict[str, Any], where: str = "params") -> Params:
-    typed = {f.name for f in dataclasses.fields(Params)} - {"extra"}
-    extra = {k: v for k, v in raw.items() if k not in typed}
-    params = _build(Params, {k: v for k, v in raw.items() if k in typed}, where, prefix="")
-    params.extra = extra
+def params_from_dict(
+    raw: dict[str, Any],  # sections as in params.yaml
+    where: str = "params",  # named in errors
+    partial: bool = False,  # missing keys are not errors: they become `NotGiven`
+) -> Params:
+    """Typed params from plain data. A partial load (what a pipeline step receives: only the
+    keys its stage reads) checks the keys it has; reading one it lacks raises a ConfigError."""
+    params = _build(Params, raw, where, prefix="", partial=partial)
+    _check_mask_sizes(params, where)
     return params
+
+
+# The masks' side M, in each section that has one: the processed dataset's masks, the layout
+# model's predicted masks and the image model's (regressed, or given by the data and the layout
+# model): one M throughout.
+MASK_SIZE_KEYS = ("preprocess.mask_size", "train_layout.mask_size", "train_image.g.mask_size")
+
+
+def _check_mask_sizes(params: Params, where: str) -> None:
+    sizes = {}
+    for key in MASK_SIZE_KEYS:
+        value: Any = params
+        for name in key.split("."):
+            value = getattr(value, name, None)  # None: a section not given to a partial load
+        if value is not None and not isinstance(value, NotGiven):
+            sizes[key] = value
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{key}={value}" for key, value in sizes.items())
+        raise ConfigError(f"{where}: the mask sizes disagree ({listed}); masks are M x M in the "
+                          "data, the layout model and the image model alike: set them to one "
+                          "value")
+
+
+class NotGiven:
+    """The value of a key a partial load was not given. Reading through it or using it as a
+    value raises a `ParamNotGivenError` that names the key."""
+
+    __slots__ = ("key", "where")
+
+    def __init__(self, key: str, where: str) -> None:
+        self.key = key
+        self.where = where
+
+    def _fail(self, *_: Any) -> NoReturn:
+        raise ParamNotGivenError(f"{self.where}: parameter {self.key} was not given to this "
+                                 "partial load; pass it (a pipeline step receives only the keys "
+                                 "listed for it)")
+
+    __getattr__ = __getitem__ = __iter__ = __len__ = __bool__ = _fail
+    __int__ = __float__ = __index__ = __str__ = __format__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = _fail
+    __lt__ = __le__ = __gt__ = __ge__ = _fail
+
+    def __repr__(self) -> str:
+        return f"NotGiven({self.key!r})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NotGiven:
+        return self
+
+
+def _given(value: Any) -> Any:
+    """`value` without the `NotGiven` entries of its mappings."""
+    if isinstance(value, dict):
+        return {k: _given(v) for k, v in value.items() if not isinstance(v, NotGiven)}
+    return value
 
 
 def section_from_dict(cls: type, raw: Any, where: str, prefix: str) -> Any:
@@ -441,29 +543,33 @@ def _merge(base: dict[str, Any], new: dict[str, Any], where: str) -> dict[str, A
     return out
 
 
-def _build(cls: type, raw: Any, where: str, prefix: str) -> Any:
+def _build(cls: type, raw: Any, where: str, prefix: str, partial: bool = False) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: {prefix or 'top level'} must be a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "extra"}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         names = ", ".join(prefix + k for k in unknown)
-        raise ConfigError(f"{where}: unknown parameter(s) {names}; known: {sorted(fields)}")
+        what = "section(s)" if not prefix else "parameter(s)"
+        raise ConfigError(f"{where}: unknown {what} {names}; known: {sorted(fields)}")
     kwargs = {}
     for name, f in fields.items():
         key = prefix + name
         if name not in raw:
             if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
                 continue
+            if partial:
+                kwargs[name] = NotGiven(key, where)
+                continue
             raise ConfigError(f"{where}: missing parameter {key}")
-        kwargs[name] = _coerce(hints[name], raw[name], where, key)
+        kwargs[name] = _coerce(hints[name], raw[name], where, key, partial)
     return cls(**kwargs)
 
 
-def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
+def _coerce(tp: Any, value: Any, where: str, key: str, partial: bool = False) -> Any:
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where, prefix=key + ".")
+        return _build(tp, value, where, prefix=key + ".", partial=partial)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -472,7 +578,7 @@ def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
         errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
-                return _coerce(arg, value, where, key)
+                return _coerce(arg, value, where, key, partial)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0])

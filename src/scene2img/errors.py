@@ -32,3 +32,9 @@ class ModelError(Scene2ImgError):
 
 class TrackingError(Scene2ImgError):
     """MLflow / registry operations failed or were refused (e.g. by the promotion gate)."""
+
+
+class ParamNotGivenError(ConfigError, AttributeError):
+    """A partial params load (a pipeline step's own keys) was read at a key it was not given.
+
+    Also an `AttributeError`, so that `hasattr` and `getattr(..., default)` stay quiet."""

@@ -42,12 +42,16 @@ SAME = ("dataset_manifest_sha256", "raw_dvc_hash", "dataset_source", "params_sha
         "stage")
 
 
-def _image_id(ref: str) -> str | None:
+@pytest.fixture(scope="module")
+def image_id() -> str:
+    """The ID of the image the containers run; skips (before the stack starts) without it."""
     if not shutil.which("podman"):
-        return None
-    out = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", ref],
+        pytest.skip("podman is not installed: `make image-tools`, then `make image`")
+    out = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", DEFAULT_IMAGE],
                          env={**os.environ, **PODMAN_ENV}, capture_output=True, text=True)
-    return out.stdout.strip() if out.returncode == 0 else None
+    if out.returncode != 0:
+        pytest.skip(f"no image {DEFAULT_IMAGE} in podman's storage: run `make image` first")
+    return out.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +98,11 @@ def data_registry(team_stack, tmp_path_factory):
         daemon.wait(timeout=10)
 
 
-def test_dag_in_containers_registers_the_lineage_of_a_subprocess_run(tmp_path, team_stack,
-                                                                      data_registry, monkeypatch,
-                                                                      capsys):
+def test_dag_in_containers_registers_the_lineage_of_a_subprocess_run(image_id, tmp_path,
+                                                                      team_stack, data_registry,
+                                                                      monkeypatch, capsys):
     from mlflow import MlflowClient
 
-    image_id = _image_id(DEFAULT_IMAGE)
-    if image_id is None:
-        pytest.skip(f"no podman or no {DEFAULT_IMAGE}: run `make image` first")
     key, secret = stack.credentials()
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)  # handed to the containers as env variables
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)

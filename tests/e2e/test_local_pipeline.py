@@ -1,14 +1,21 @@
 """`scene2img pipeline run --local`: the DAG with the KFP local runner on a tiny toy world.
 
-The default test runs ingest -> preprocess -> train-layout || train-image (about 1.5 min on two
-cores), then again with nothing changed: every task comes from the cache. Evaluation on the CPU
-takes about 4 minutes even with tiny params (the InceptionV3 backbone at 299 px), so the whole DAG
-(evaluate -> register -> promote, ending in a registered version in MLflow) runs only with
-SCENE2IMG_E2E_FULL=1.
+One run of the whole DAG (ingest -> ... -> promote, ending in a registered version in MLflow),
+shared by the tests: again with nothing changed, everything up to evaluate comes from the cache;
+again with `train_image.lr_g` changed, ingest, preprocess and train-layout come from the cache
+and train-image and evaluate (which reads its model) run. Every MLflow run a task makes is
+tagged with the KFP run id of the pipeline run that made it. Evaluation on the CPU dominates
+(the InceptionV3 backbone at 299 px, even with random weights).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import mlflow
 import pytest
 
 from scene2img.cli import main
@@ -30,32 +37,89 @@ TINY = [f"-S{o}" for o in (
 )]
 
 
-def _run(tmp_path, *args: str) -> list[str]:
-    root = str(tmp_path / "kfp")
-    tracking = f"-Stracking.uri=sqlite:///{tmp_path}/mlflow.db"
-    return ["pipeline", "run", "--local", "--root", root, tracking, *TINY, *args]
+def _run(root, *args: str) -> str:
+    """Run the DAG with the CLI (in `root`: MLflow's ./mlruns lands there); its output."""
+    argv = ["pipeline", "run", "--local", "--root", str(root / "kfp"),
+            f"-Stracking.uri=sqlite:///{root}/mlflow.db", *TINY, *args]
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.chdir(root)
+        assert main(argv) == 0
+    return out.getvalue()
 
 
-def test_local_dag_registers_then_reuses_the_cache(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # MLflow's artifacts (./mlruns) land here
-    assert main(_run(tmp_path)) == 0
-    first = capsys.readouterr().out
+def _steps(out: str, start: str) -> set[str]:
+    """The tasks a summary line lists ("  ran: a, b" / "  reused cached outputs of: a, b (...)")."""
+    line = next(line for line in out.splitlines() if line.startswith("  " + start))
+    return {name.strip() for name in line.split(":", 1)[1].split("(")[0].split(",")}
+
+
+def _kfp_run_id(out: str) -> str:
+    return re.search(r"KFP run id (local-[0-9a-f-]+)\)", out).group(1)
+
+
+def _tagged(root) -> dict[str, list[str]]:
+    """stage -> the KFP run ids its MLflow runs are tagged with, oldest first."""
+    client = mlflow.MlflowClient(f"sqlite:///{root}/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                              order_by=["attributes.start_time ASC"])
+    out: dict[str, list[str]] = {}
+    for run in runs:
+        out.setdefault(run.data.tags["scene2img.stage"], []).append(
+            run.data.tags["scene2img.kfp_run_id"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """The whole DAG, once: (the folder it ran in, its output)."""
+    root = tmp_path_factory.mktemp("dag")
+    return root, _run(root)
+
+
+def test_local_dag_registers_then_reuses_the_cache(first_run):
+    root, first = first_run
     assert "data version toyworld:" in first
     assert "train-layout metrics:" in first and "train-image metrics:" in first
     assert "gate: pass" in first
     assert "registered: scene2img version 1" in first
     assert "alias: @champion (first-champion)" in first
     assert "reused cached outputs" not in first
+    # the terminal: a line per task as it starts and ends; kfp.local's output in the log file
+    assert re.search(r"^\d\d:\d\d:\d\d  train-image   started$", first, re.MULTILINE)
+    assert re.search(r"^\d\d:\d\d:\d\d  register      done in [\dm]+s  scene2img version 1$", first,
+                     re.MULTILINE)
+    assert "executor_input" not in first
+    log = Path(re.search(r"full log: (\S+)", first).group(1))
+    assert "Got executor_input" in log.read_text()
+    assert _steps(first, "ran:") == {"ingest", "preprocess", "train-layout", "train-image",
+                                     "evaluate", "register", "promote"}
+    run_1 = _kfp_run_id(first)
+    stages = ("train_layout", "train_image", "evaluate", "register")
+    assert {s: ids for s, ids in _tagged(root).items() if s in stages} == {
+        stage: [run_1] for stage in stages}
 
-    assert main(_run(tmp_path)) == 0  # nothing changed: everything up to evaluate is reused
-    second = capsys.readouterr().out
-    reused = second[second.index("reused cached outputs of:"):].splitlines()[0]
-    for step in ("ingest", "preprocess", "train-layout", "train-image", "evaluate"):
-        assert step in reused, reused
+    second = _run(root)  # nothing changed: everything up to evaluate is reused
+    assert _steps(second, "reused cached outputs of:") == {
+        "ingest", "preprocess", "train-layout", "train-image", "evaluate"}
+    assert re.search(r"^\d\d:\d\d:\d\d  evaluate      cached  gate pass; fid_", second,
+                     re.MULTILINE)
     assert "registered: scene2img version 2" in second  # register is never cached
-    assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path}/mlflow.db" in second
+    assert f"mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db" in second
+    assert _tagged(root)["register"] == [run_1, _kfp_run_id(second)]
 
 
-def test_unknown_step_is_refused(tmp_path, capsys):
+def test_a_changed_training_param_reruns_only_the_steps_it_reaches(first_run):
+    root, first = first_run
+    out = _run(root, "-Strain_image.lr_g=0.002", "--until", "evaluate")
+    assert _steps(out, "reused cached outputs of:") == {"ingest", "preprocess", "train-layout"}
+    assert _steps(out, "ran:") == {"train-image", "evaluate"}
+    run_1, run_3 = _kfp_run_id(first), _kfp_run_id(out)
+    tagged = _tagged(root)
+    assert tagged["train_layout"] == [run_1]  # reused, never retrained
+    assert tagged["train_image"] == [run_1, run_3] and tagged["evaluate"][-1] == run_3
+
+
+def test_unknown_step_is_refused(tmp_path):
     with pytest.raises(SystemExit):
-        main(_run(tmp_path, "--until", "serve"))
+        main(["pipeline", "run", "--local", "--root", str(tmp_path), "--until", "serve"])

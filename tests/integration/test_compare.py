@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +10,7 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from scene2img.tracking.compare import compare_runs, log_comparison
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.chromium import render
 
 
 def _make_run(client: MlflowClient, exp_id: str, tmp: Path, lr: str, fid: float, colour) -> str:
@@ -31,7 +28,6 @@ def _make_run(client: MlflowClient, exp_id: str, tmp: Path, lr: str, fid: float,
 
 
 def test_compare_page_renders_in_a_browser(team_stack, tmp_path: Path) -> None:
-    assert CHROMIUM, "chromium not found: `make test` installs it (Debian package chromium)"
     client = MlflowClient(team_stack.tracking_uri)
     exp_id = client.create_experiment("compare-test")
     a = _make_run(client, exp_id, tmp_path, "1e-4", 40.0, (200, 30, 30))
@@ -43,12 +39,6 @@ def test_compare_page_renders_in_a_browser(team_stack, tmp_path: Path) -> None:
     log_id = log_comparison(client, "compare-test", [a, b], page)
     assert [f.path for f in client.list_artifacts(log_id, "compare")] == ["compare/compare.html"]
 
-    dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000", "--dump-dom",
-         page.as_uri()],
-        capture_output=True, text=True, timeout=60,
-    ).stdout
+    dom = render(page.as_uri(), tmp_path / "profile", wait_ms=3000)
     body = re.search(r"<body[^>]*>", dom).group(0)
     assert 'data-images-ok="true"' in body and 'data-images-count="2"' in body

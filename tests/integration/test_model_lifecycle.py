@@ -23,6 +23,8 @@ from scene2img.stages.promote import promote
 from scene2img.stages.register import register
 from scene2img.stages.train_image import train_image
 from scene2img.stages.train_layout import train_layout
+from scene2img.tracking.experiments import KIND_TAG, MODEL_TRAINING, ui_url
+from tests.chromium import render
 
 CLI = str(Path(sys.executable).with_name("scene2img"))
 
@@ -68,6 +70,19 @@ def test_runs_carry_metrics_protocol_and_lineage(lifecycle, team_stack) -> None:
         run = client.get_run(lifecycle[stage].run_id)
         assert run.data.metrics, f"{stage} run logged no metrics"
         assert "scene2img.git_commit" in run.data.tags, f"{stage} run has no lineage tags"
+
+
+def test_the_ui_opens_the_runs_in_the_model_training_view(lifecycle, team_stack,
+                                                          tmp_path) -> None:
+    client = MlflowClient(team_stack.tracking_uri)
+    exp = client.get_experiment_by_name(lifecycle["params"].tracking.experiment)
+    assert exp.tags.get(KIND_TAG) == MODEL_TRAINING
+    shot = tmp_path / "mlflow_ui.png"
+    dom = render(ui_url(team_stack.tracking_uri, exp.experiment_id), tmp_path / "profile", shot)
+    assert Image.open(shot).size == (1400, 900)
+    # the model-training view: its runs table with our runs, not GenAI's traces and judges
+    assert "train_image" in dom and "train_layout" in dom and "evaluate test" in dom
+    assert "Model registry" in dom and "Evaluation runs" not in dom and "Judges" not in dom
 
 
 def test_registered_version_and_gate(lifecycle, team_stack) -> None:

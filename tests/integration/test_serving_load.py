@@ -91,3 +91,20 @@ def test_good_latency_holds_while_refused_requests_arrive(server) -> None:
     assert result["bad_requests"] > 0 and set(result["bad_statuses"]) == {400}
     assert result["loaded_over_idle"] <= FACTOR, result
     assert result["after_over_idle"] <= FACTOR, result  # nothing left computing after refusals
+
+
+def test_a_dialog_over_http(server) -> None:
+    """Issue 15: a dialog turn is stateless over HTTP; a failed turn is a 400, never a 5xx."""
+    url = f"{server.url}/invocations"
+    status, answer, _ = post(url, body({"instruction": "a road with a bus", "seed": 2}))
+    assert status == 200, answer
+    state = answer["predictions"][0]["dialog_state"]
+    status, answer, _ = post(url, body({"instruction": "add a red car left of the bus",
+                                        "dialog_state": state}))
+    assert status == 200 and answer["predictions"][0]["message"] == \
+        "added car #3 (red) left of bus #2"
+    for bad in ({"instruction": "add a purple car", "dialog_state": state},
+                {"instruction": "remove it", "dialog_state": state[:100]},
+                {"instruction": ["add a car"]}):
+        status, answer, _ = post(url, body(bad))
+        assert status == 400 and answer.get("message"), (bad, status, answer)

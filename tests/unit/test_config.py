@@ -69,3 +69,90 @@ def test_experiments_extend_others(tmp_path: Path) -> None:
     loop.write_text(f"extends: {loop}\n")
     with pytest.raises(ConfigError, match="extends itself"):
         load_params(experiment=str(loop))
+
+
+def test_partial_load_checks_what_it_has_and_names_what_it_lacks() -> None:
+    from scene2img.config import params_from_dict
+    from scene2img.errors import ParamNotGivenError
+
+    raw = {"preprocess": {"source": "vg"}, "tracking": {"uri": "sqlite:///x.db",
+                                                       "experiment": "e"}}
+    p = params_from_dict(raw, where="step X", partial=True)
+    assert p.preprocess.source == "vg" and p.tracking.uri == "sqlite:///x.db"
+    assert p.to_dict() == raw  # only what it was given
+    with pytest.raises(ParamNotGivenError, match="step X: parameter preprocess.image_size was "
+                                                 "not given"):
+        p.preprocess.image_size + 1
+    with pytest.raises(ConfigError, match="parameter train_image was not given"):
+        _ = p.train_image.lr_g
+    with pytest.raises(ConfigError, match="step X: preprocess.source must be str"):
+        params_from_dict({"preprocess": {"source": 3}}, where="step X", partial=True)
+    with pytest.raises(ConfigError, match="missing parameter"):
+        params_from_dict(raw, where="step X")  # a full load still wants every key
+
+
+def test_unknown_sections_are_errors_like_unknown_keys(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) trian_image"):
+        load_params(overrides=["trian_image.lr_g=0.1"])
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(DEFAULT_PARAMS.read_text() + "\nserving:\n  max_records: 4\n")
+    with pytest.raises(ConfigError, match=rf"{typo}: unknown section\(s\) serving; known: "):
+        load_params(typo)
+    from scene2img.config import params_from_dict
+
+    with pytest.raises(ConfigError, match=r"step X: unknown section\(s\) extra"):
+        params_from_dict({"extra": {}}, where="step X", partial=True)
+
+
+def test_one_mask_size_throughout() -> None:
+    from scene2img.config import MASK_SIZE_KEYS, params_from_dict
+
+    p = load_params(overrides=[f"{key}=8" for key in MASK_SIZE_KEYS])
+    assert (p.preprocess.mask_size, p.train_layout.mask_size, p.train_image.g.mask_size) == (8,) * 3
+    for key in MASK_SIZE_KEYS:
+        with pytest.raises(ConfigError, match=rf"mask sizes disagree \(.*{key}=8.*\)"):
+            load_params(overrides=[f"{key}=8"])
+    # a partial load checks the sizes it was given, and only those
+    assert params_from_dict({"train_layout": {"mask_size": 8}}, partial=True).to_dict() == {
+        "train_layout": {"mask_size": 8}}
+    with pytest.raises(ConfigError, match="mask sizes disagree"):
+        params_from_dict({"preprocess": {"mask_size": 16}, "train_image": {"g": {"mask_size": 8}}},
+                         partial=True)
+
+
+def _yaml_keys(text: str, indent: str = "") -> list[str]:
+    import re
+
+    return re.findall(rf"^{indent}([a-z_0-9]+):", text, flags=re.MULTILINE)
+
+
+def test_params_yaml_and_the_dataclasses_follow_the_flow() -> None:
+    """One order everywhere: params.yaml's sections, the `Params` fields and the dataclasses'
+    definitions in config.py; and within each section, its keys and its dataclass's fields."""
+    import dataclasses
+    import inspect
+    import typing
+
+    import yaml
+
+    from scene2img import config
+
+    flow = ["toyworld", "preprocess", "data", "tracking", "trainer", "train_layout",
+            "train_image", "train_upscaler", "evaluate", "register", "promote", "serve",
+            "pipeline"]
+    text = DEFAULT_PARAMS.read_text()
+    assert _yaml_keys(text) == flow
+    assert [f.name for f in dataclasses.fields(config.Params)] == flow
+    hints = typing.get_type_hints(config.Params)
+    lines = [inspect.getsourcelines(hints[name])[1] for name in flow]
+    assert lines == sorted(lines), "config.py defines the section dataclasses out of order"
+
+    def check(cls: type, raw: dict, where: str) -> None:
+        assert list(raw) == [f.name for f in dataclasses.fields(cls)], where
+        for name, tp in typing.get_type_hints(cls).items():
+            if dataclasses.is_dataclass(tp):
+                check(tp, raw[name], f"{where}.{name}")
+
+    raw = yaml.safe_load(text)
+    for name in flow:
+        check(hints[name], raw[name], name)

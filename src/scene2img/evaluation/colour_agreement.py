@@ -18,8 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from scene2img.data.toyworld import PALETTE
 from scene2img.data.vocab import Vocab
+from scene2img.models.boxes import real_objects
 
-__all__ = ["colour_agreement"]
+__all__ = ["box_centre_means", "colour_agreement"]
 
 
 def _box_centre_means(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -33,6 +34,12 @@ def _box_centre_means(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor
     pixels = (images.float().clamp(-1, 1) + 1) * 127.5  # [B, 3, S, S]
     total = torch.einsum("bost,bcst->boc", region, pixels)
     return total / region.sum((-2, -1))[..., None].clamp(min=1.0)
+
+
+def box_centre_means(images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Mean RGB (0-255) of the centre of each box: images [B, 3, S, S] in [-1, 1], boxes
+    [B, O, 4] normalised x, y, w, h -> [B, O, 3] (the colour measured by `colour_agreement`)."""
+    return _box_centre_means(images, boxes)
 
 
 @torch.no_grad()
@@ -61,7 +68,7 @@ def colour_agreement(
                                batch["attributes"], z_img, z_obj)
         means = _box_centre_means(images, batch["boxes"])  # [B, O, 3]
         colours = batch["attributes"][..., colour_idx]  # [B, O, C]
-        keep = batch["obj_valid"] & (batch["objects"] != 0) & (colours.sum(-1) == 1)
+        keep = real_objects(batch["objects"], batch["obj_valid"]) & (colours.sum(-1) == 1)
         asked = colours[keep].argmax(-1)  # [N]
         got = means[keep]  # [N, 3]
         nearest = torch.cdist(got, palette).argmin(-1)

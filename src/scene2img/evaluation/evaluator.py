@@ -5,7 +5,8 @@ converted to uint8 (as if saved), run through the backbone once, and their featu
 torchmetrics metrics: FID and KID (pool features), Inception Score (generated logits), SceneFID
 (FID on object crops) and its per-class table, diversity (LPIPS between samples 0 and 1 of each
 layout) and, when the generator reports its boxes in pred-layout mode, the layout metrics (the
-layout model's own `scene2img.training.metrics.LayoutMetrics`: box IoU, recall at 0.3 and 0.5).
+layout model's own `scene2img.evaluation.layout_metrics.LayoutMetrics`: box IoU, recall at 0.3
+and 0.5).
 
 Under DDP each rank evaluates its own shard of the split (a `DistributedSampler`); metric states
 are reduced across ranks in `compute()`, so every rank returns the same metrics. Report samples
@@ -38,6 +39,7 @@ from scene2img.evaluation.images import (
     to_uint8,
     to_unit_range,
 )
+from scene2img.evaluation.layout_metrics import LayoutMetrics
 from scene2img.evaluation.metrics import (
     PerClassFID,
     compute_seeded,
@@ -46,11 +48,10 @@ from scene2img.evaluation.metrics import (
     make_kid,
 )
 from scene2img.evaluation.protocol import Protocol, default_samples_per_layout, latents_name
-from scene2img.training.metrics import LayoutMetrics
+from scene2img.models.boxes import real_objects
 
 log = logging.getLogger(__name__)
 
-IMAGE_CLASS = 0  # vocabulary index of __image__, the whole-image object: never cropped
 
 
 class Generated(NamedTuple):
@@ -249,7 +250,7 @@ class _Run:
         batch = {k: v.to(self.device) for k, v in batch.items()}
         real = self._to_size(to_uint8(batch["image"]))  # [B, 3, S, S] uint8
         b = len(real)
-        keep = batch["obj_valid"] & (batch["objects"] != IMAGE_CLASS)  # [B, O]
+        keep = real_objects(batch["objects"], batch["obj_valid"])  # [B, O]
         real_pool, _ = self._features(real)
         self.fid.update(real_pool.double(), real=True)
         self.kid_real.append(real_pool)

@@ -19,8 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from scene2img.models.boxes import mask_iou
-from scene2img.models.generator import real_objects
+from scene2img.models.boxes import mask_iou, real_objects
 
 __all__ = ["regressed_mask_iou"]
 

@@ -2,6 +2,8 @@
 
 Boxes are normalised to the image (0..1). `xywh` is (left, top, width, height), the processed
 dataset's convention; `xyxy` is (left, top, right, bottom). Masks are M x M in box coordinates.
+Of a batch's objects only the real ones have a box of their own (`real_objects`): padding has
+none, and `__image__` (class 0, as the vocabulary fixes it) is the whole image.
 
 Example:
     >>> import torch
@@ -16,7 +18,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["box_iou", "mask_iou", "masks_to_layout", "xywh_to_xyxy", "xyxy_to_xywh"]
+__all__ = ["IMAGE_CLASS", "box_iou", "clip_to_image", "mask_iou", "masks_to_layout",
+           "real_objects", "xywh_to_xyxy", "xyxy_to_xywh"]
+
+IMAGE_CLASS = 0  # the vocabulary's index of `__image__` (scene2img.data.vocab)
+
+
+def real_objects(objects: torch.Tensor, obj_valid: torch.Tensor) -> torch.Tensor:
+    """[B, O] bool: the objects with a box of their own (valid, not `__image__`): those a
+    generator draws and the metrics score."""
+    return obj_valid & (objects != IMAGE_CLASS)
 
 
 def xywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
@@ -29,6 +40,19 @@ def xyxy_to_xywh(boxes: torch.Tensor) -> torch.Tensor:
     """[..., 4] (x0, y0, x1, y1) -> [..., 4] (x, y, w, h)."""
     x0, y0, x1, y1 = boxes.unbind(-1)
     return torch.stack([x0, y0, x1 - x0, y1 - y0], dim=-1)
+
+
+def clip_to_image(boxes: torch.Tensor) -> torch.Tensor:
+    """[..., 4] xywh -> the part inside the unit square, xywh; a box with no area inside keeps
+    its clipped corner and gets width or height 0 (never negative).
+
+    Example:
+        >>> clip_to_image(torch.tensor([0.75, -0.25, -0.5, 0.5])).tolist()
+        [0.75, 0.0, 0.0, 0.25]
+    """
+    x0y0 = boxes[..., :2].clamp(0, 1)
+    x1y1 = (boxes[..., :2] + boxes[..., 2:]).clamp(0, 1)
+    return torch.cat([x0y0, (x1y1 - x0y0).clamp(min=0)], dim=-1)
 
 
 def box_iou(

@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scene2img.models.boxes import real_objects
 from scene2img.models.generator import (
     MaskRegression,
     ObjectStyle,
     masks_to_grid,
-    real_objects,
     truncated_normal,
     widths,
 )

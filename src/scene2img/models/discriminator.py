@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
-from scene2img.models.generator import real_objects, sn
+from scene2img.models.boxes import real_objects
+from scene2img.models.generator import sn
 
 OBJECT_HEADS = ("roi", "crop")
 

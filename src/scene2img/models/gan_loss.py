@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scene2img.models.generator import real_objects
+from scene2img.models.boxes import real_objects
 
 
 def hinge_real(score: torch.Tensor) -> torch.Tensor:

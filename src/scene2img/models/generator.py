@@ -13,9 +13,9 @@ Layout (classes, boxes, attributes, optional masks) + latents -> image in [-1, 1
               with the regressed masks inside each box, with a learned per-class weight
     output    BN, ReLU, 3 x 3 conv, tanh
 
-Only real objects are drawn: `obj_valid & (objects != 0)`; padding and the `__image__` object
-(class 0) get zero masks. Given masks replace the regressed ones where the caller passes them
-(`train_image.g.gt_masks`; LostGAN always regresses them).
+Only real objects are drawn (`boxes.real_objects`: valid and not `__image__`); padding and the
+`__image__` object (class 0) get zero masks. Given masks replace the regressed ones where the
+caller passes them (`train_image.g.gt_masks`; LostGAN always regresses them).
 
 Where this differs from the reference code (LostGANs' `resnet_generator_v2.py`,
 AttrLostGAN's `resnet_generator_v2.py`), and why:
@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from scene2img.models.boxes import masks_to_layout
+from scene2img.models.boxes import masks_to_layout, real_objects
 from scene2img.models.norm import ISLANorm
 
 # Block widths in units of the base width `ch` (LostGAN-v2: ch = 64), first entry: the 4 x 4 input.
@@ -75,11 +75,6 @@ def orthogonal(module: nn.Module) -> nn.Module:
     if getattr(module, "bias", None) is not None:
         nn.init.zeros_(module.bias)
     return module
-
-
-def real_objects(objects: torch.Tensor, obj_valid: torch.Tensor) -> torch.Tensor:
-    """[B, O] bool: the objects an image generator draws (not padding, not `__image__`)."""
-    return obj_valid & (objects != 0)
 
 
 def truncated_normal(

@@ -7,7 +7,8 @@ Docker-compatible API (or a running docker), the `--runner docker` of `scene2img
 - The image: a local build (`make image`; default `localhost/scene2img:latest`) runs every
   component in place of `pipeline.image` (the registry name the cluster pulls). Its name and
   image ID reach the components as `SCENE2IMG_IMAGE` / `SCENE2IMG_IMAGE_ID`, and become lineage
-  tags of every MLflow run and registered version.
+  tags of every MLflow run and registered version; the run's KFP run id arrives as `KFP_RUN_ID`,
+  as it does in a pod.
 - The network, as on a cluster: MLflow (and through it the artifact store) and S3 are reached
   over HTTP, with the host's network (`network_mode=host`: the team stack listens on loopback);
   credentials are environment variables. The only host folder a container sees is the one KFP's
@@ -220,7 +221,7 @@ def resolve_image(ref: str) -> Image:
     client = docker.from_env()
     try:
         image = client.images.get(ref)
-    except docker.errors.ImageNotFound:
+    except docker.errors.NotFound:  # podman 4's "image not known" is no ImageNotFound to docker-py
         raise PipelineError(f"image {ref!r} not found in the engine at {os.environ['DOCKER_HOST']}; "
                             "build it with `make image` or name another with --image") from None
     finally:
@@ -242,18 +243,23 @@ def check_reachable(params: Params) -> None:
                             "need a git URL (e.g. https:// or git://) of the data registry")
 
 
-def kfp_runner(image: Image) -> Any:
-    """KFP's DockerRunner: host network, the caller's uid, credentials and image as env vars."""
+def kfp_runner(image: Image, environment: dict[str, str] | None = None) -> Any:
+    """KFP's DockerRunner: host network, the caller's uid, credentials, the image and
+    `environment` (the run's KFP run id) as env vars. kfp.local's cache key does not see these."""
     from kfp import local
 
     env = {name: os.environ[name] for name in SECRET_ENV if name in os.environ}
-    env.update({IMAGE_ENV: image.ref, IMAGE_ID_ENV: image.id})
+    env.update({**(environment or {}), IMAGE_ENV: image.ref, IMAGE_ID_ENV: image.id})
     return local.DockerRunner(network_mode="host", user=f"{os.getuid()}:{os.getgid()}",
                               environment=env)
 
 
 @contextlib.contextmanager
-def docker_runner(params: Params, image_ref: str | None = None) -> Iterator[tuple[Any, Image]]:
+def docker_runner(
+    params: Params,  # the run's resolved params (tracking.uri, pipeline.ingest are checked)
+    image_ref: str | None = None,  # the local image (default: DEFAULT_IMAGE)
+    environment: dict[str, str] | None = None,  # more env vars for every container
+) -> Iterator[tuple[Any, Image]]:
     """Yield (KFP runner, image) for a run whose components all run in the image; while it is
     open, KFP's container calls go through `PodmanTolerantClient` with the image in place of
     `pipeline.image`."""
@@ -273,6 +279,6 @@ def docker_runner(params: Params, image_ref: str | None = None) -> Iterator[tupl
         log.info("components run in %s (%s) in place of %s", built.ref, built.id,
                  params.pipeline.image)
         try:
-            yield kfp_runner(built), built
+            yield kfp_runner(built, environment), built
         finally:
             docker_task_handler.run_docker_container = original

@@ -1,76 +1,23 @@
 """What each KFP component calls: one function per pipeline step, a thin call of the stage function.
 
 Components (`components/`) only turn KFP artifacts into paths and back; these functions take the
-resolved params as a plain dict (what a KFP pipeline parameter carries), build the typed params,
-call the stage function from `scene2img.stages` and return a small JSON-able dict: metadata for the
-output artifacts, scalar metrics, a Markdown report. Stage modules are imported when the step runs,
-so a step whose stage has not been written yet fails with a `PipelineError` naming it, and the rest
-of the DAG still compiles.
+step's params (the JSON its component received: only the keys its stage reads, see
+`scene2img.pipeline.params`), build the typed params, call the stage function from
+`scene2img.stages` and return a small JSON-able dict: metadata for the output artifacts, scalar
+metrics, a Markdown report. Each imports its stage when it runs, so a task loads only what its
+step needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 import json
-import logging
 import math
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scene2img.config import Params, params_from_dict
-from scene2img.pipeline import PipelineError
-
-log = logging.getLogger(__name__)
-
-# step -> (module, function): the stage function each component calls.
-STAGES: dict[str, tuple[str, str]] = {
-    "ingest": ("scene2img.stages.ingest", "ingest"),
-    "preprocess": ("scene2img.stages.preprocess", "preprocess"),
-    "train_layout": ("scene2img.stages.train_layout", "train_layout"),
-    "train_image": ("scene2img.stages.train_image", "train_image"),
-    "evaluate": ("scene2img.stages.evaluate", "evaluate"),
-    "register": ("scene2img.stages.register", "register"),
-    "promote": ("scene2img.stages.promote", "promote"),
-}
-KFP_RUN_ID_ENV = "SCENE2IMG_KFP_RUN_ID"  # read by scene2img.tracking.lineage
-
-
-def stage_function(step: str) -> Callable[..., Any]:
-    """The stage function behind `step`; a `PipelineError` if it does not exist (yet)."""
-    module_name, func_name = STAGES[step]
-    if importlib.util.find_spec(module_name) is None:
-        path = "src/" + module_name.replace(".", "/") + ".py"
-        raise PipelineError(f"pipeline step {step!r} needs the stage function {module_name}."
-                            f"{func_name}, and {path} does not exist in this checkout yet")
-    func = getattr(importlib.import_module(module_name), func_name, None)
-    if func is None:
-        raise PipelineError(f"pipeline step {step!r}: {module_name} has no function {func_name!r}")
-    return func
-
-
-def missing_stages(steps: list[str] | tuple[str, ...] = tuple(STAGES)) -> dict[str, str]:
-    """{step: why} for every step whose stage function cannot be found."""
-    missing = {}
-    for step in steps:
-        try:
-            stage_function(step)
-        except PipelineError as exc:
-            missing[step] = str(exc)
-    return missing
-
-
-def typed(params: str | dict[str, Any]) -> Params:
-    """The typed params from the pipeline parameter (JSON of the resolved params.yaml)."""
-    if isinstance(params, str):
-        try:
-            params = json.loads(params)
-        except json.JSONDecodeError as exc:
-            raise PipelineError(f"pipeline parameter `params` is not JSON: {exc}") from None
-    return params_from_dict(params, where="pipeline parameter `params`")
+from scene2img.pipeline import trainjob
+from scene2img.pipeline.params import current_kfp_run_id, progress_bars, typed
 
 
 def scalars(result: Any, prefix: str = "") -> dict[str, float]:
@@ -113,23 +60,23 @@ def record_metrics(artifact: Any, values: dict[str, float]) -> None:
 
 def ingest(params: str | dict[str, Any], out_dir: str) -> dict[str, Any]:
     """The raw dataset at `pipeline.ingest`'s data version (or the toy world) -> `out_dir`."""
-    p = typed(params)
-    result = stage_function("ingest")(Path(out_dir), p.pipeline.ingest, p.preprocess.source,
-                                      p.toyworld)
-    meta = result.metadata()
+    from scene2img.stages.ingest import ingest as stage
+
+    p = typed("ingest", params)
+    result = stage(Path(out_dir), p.pipeline.ingest, p.preprocess.source, p.toyworld)
     report = "\n".join([f"# ingest: {result.source} ({result.format})", "",
                         f"- data version: `{result.data_version}`", f"- files: {result.files}"])
-    return {"metadata": meta, "report": report}
+    return {"metadata": result.metadata(), "report": report}
 
 
 def preprocess(params: str | dict[str, Any], raw_dir: str, out_dir: str,
                raw_metadata: dict[str, Any]) -> dict[str, Any]:
     """Raw dataset -> processed dataset; the raw data version travels on in the metadata."""
     from scene2img.data.summary import format_summary
+    from scene2img.stages.preprocess import preprocess as stage
 
-    p = typed(params)
-    result = stage_function("preprocess")(Path(raw_dir), Path(out_dir), p.preprocess,
-                                          progress=False)
+    p = typed("preprocess", params)
+    result = stage(Path(raw_dir), Path(out_dir), p.preprocess, progress=progress_bars())
     meta = {**{k: v for k, v in raw_metadata.items() if k in ("data_version", "rev", "dvc_hash")},
             "source": result.source, "manifest_sha256": result.manifest_sha256,
             **{f"count_{k}": v for k, v in result.counts.items()}}
@@ -140,36 +87,34 @@ def preprocess(params: str | dict[str, Any], raw_dir: str, out_dir: str,
 def train(step: str, params: str | dict[str, Any], data_dir: str, data_uri: str, out_dir: str,
           out_uri: str) -> dict[str, Any]:
     """train_layout / train_image: in this process, or as a multi-node `TrainJob`."""
-    p = typed(params)
+    p = typed(step, params)
     if p.pipeline.train_nodes > 1:
-        from scene2img.pipeline import trainjob
-
-        manifest = trainjob.build_trainjob(step, p, data_uri=data_uri, out_uri=out_uri)
+        manifest = trainjob.build_trainjob(step, p, data_uri=data_uri, out_uri=out_uri,
+                                           kfp_run_id=current_kfp_run_id())
         status = trainjob.apply_and_wait(manifest, p.pipeline.trainjob)
         return {"metadata": {"trainjob": manifest["metadata"]["name"], "status": status},
                 "metrics": {}}
-    result = run_training(step, p, data_dir, out_dir)
+    result = trainjob.train_here(step, p, data_dir, out_dir, current_kfp_run_id())
     return {"metadata": {"stage": step, "mlflow_run_id": result.run_id or ""},
             "metrics": scalars(result.metrics)}
 
 
-def run_training(step: str, p: Params, data_dir: str, out_dir: str) -> Any:
-    """Call the training stage function (also what each TrainJob node runs)."""
-    return stage_function(step)(data_dir, Path(out_dir), p, progress=False)
+def _model_files(layout_dir: str, image_dir: str) -> tuple[Path, Path]:
+    """The exported models inside the training steps' output folders."""
+    from scene2img.training.export import IMAGE_MODEL_FILE, LAYOUT_MODEL_FILE
 
-
-def _model_file(step: str, folder: str) -> Path:
-    """The exported model inside a training step's output folder."""
-    module = importlib.import_module(STAGES[step][0])
-    return Path(folder) / module.MODEL_FILE
+    return Path(layout_dir) / LAYOUT_MODEL_FILE, Path(image_dir) / IMAGE_MODEL_FILE
 
 
 def evaluate(params: str | dict[str, Any], data_dir: str, layout_dir: str, image_dir: str,
              out_dir: str) -> dict[str, Any]:
     """Measure the candidate on the test split; say whether it passes the gate to the registry."""
-    p = typed(params)
-    result = stage_function("evaluate")(data_dir, _model_file("train_image", image_dir),
-                                        _model_file("train_layout", layout_dir), Path(out_dir), p)
+    from scene2img.stages.evaluate import evaluate as stage
+
+    p = typed("evaluate", params)
+    layout_model, image_model = _model_files(layout_dir, image_dir)
+    result = stage(data_dir, image_model, layout_model, Path(out_dir), p,
+                   kfp_run_id=current_kfp_run_id())
     metrics = scalars(result.metrics)
     passed, reason = gate(metrics, p.pipeline.gate)
     return {"metrics": metrics, "passed": passed, "reason": reason,
@@ -201,25 +146,24 @@ def gate(metrics: dict[str, float], bounds: dict[str, float]) -> tuple[bool, str
 
 
 def register(params: str | dict[str, Any], layout_dir: str, image_dir: str, data_dir: str,
-             eval_dir: str, kfp_run_id: str) -> dict[str, Any]:
+             eval_dir: str) -> dict[str, Any]:
     """Register the end-to-end model (graph -> layout -> image) in the MLflow registry."""
-    os.environ[KFP_RUN_ID_ENV] = kfp_run_id
-    p = typed(params)
-    from scene2img.stages.evaluate import METRICS_FILE
+    from scene2img.stages.register import register as stage
+    from scene2img.training.export import METRICS_FILE
 
-    result = stage_function("register")(_model_file("train_layout", layout_dir),
-                                        _model_file("train_image", image_dir), data_dir,
-                                        Path(eval_dir) / METRICS_FILE, p)
+    p = typed("register", params)
+    layout_model, image_model = _model_files(layout_dir, image_dir)
+    result = stage(layout_model, image_model, data_dir, Path(eval_dir) / METRICS_FILE, p,
+                   kfp_run_id=current_kfp_run_id())
     return _jsonable(result)
 
 
-def promote(params: str | dict[str, Any], model_name: str, version: str,
-            kfp_run_id: str) -> dict[str, Any]:
+def promote(params: str | dict[str, Any], model_name: str, version: str) -> dict[str, Any]:
     """The promotion gate: @champion moves to `version` only if it is better on the same
     protocol; otherwise the version stays a challenger."""
-    os.environ[KFP_RUN_ID_ENV] = kfp_run_id
-    p = typed(params)
-    result = stage_function("promote")(p, version=version, name=model_name)
+    from scene2img.stages.promote import promote as stage
+
+    result = stage(typed("promote", params), version=version, name=model_name)
     out = _jsonable(result)
     out["alias"] = "champion" if str(result.champion) == str(version) else "challenger"
     out["summary"] = result.summary()

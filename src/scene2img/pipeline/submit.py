@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from scene2img.config import Params
 from scene2img.pipeline import PipelineError
+from scene2img.pipeline.params import pipeline_arguments
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class Submitted:
 def submit(
     host: str,  # the KFP API endpoint, e.g. http://ml-pipeline-ui.kubeflow:80
     package: Path,  # the compiled pipeline YAML
-    params: Params,  # becomes the run's `params` argument
+    params: Params,  # become the run's arguments: each step's params
     experiment: str = "scene2img",  # KFP experiment the run belongs to
     run_name: str | None = None,
     schedule: str | None = None,  # cron (KFP's 6 fields: "0 0 3 * * *"); None: one run now
@@ -37,7 +37,7 @@ def submit(
     if not Path(package).is_file():
         raise PipelineError(f"{package}: compiled pipeline not found; run "
                             "`scene2img pipeline compile` first")
-    arguments = {"params": json.dumps(params.to_dict(), sort_keys=True)}
+    arguments = pipeline_arguments(params)
     name = run_name or params.pipeline.name
     client = kfp.Client(host=host, existing_token=existing_token,
                         **({"namespace": namespace} if namespace else {}))

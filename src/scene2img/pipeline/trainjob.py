@@ -7,7 +7,7 @@ waits for it (`apply_and_wait`). The TrainJob uses the `torch-distributed` runti
 
     python -m scene2img.pipeline.trainjob STEP DATA_URI OUT_URI
 
-with the params as JSON in `SCENE2IMG_PARAMS`. Lightning sees the torchrun environment and trains
+with the step's params as JSON in `SCENE2IMG_PARAMS` and the KFP run id in `KFP_RUN_ID`. Lightning sees the torchrun environment and trains
 with DDP on `train_nodes` x `gpus` processes; rank 0 uploads the output folder to `OUT_URI` (the
 KFP output artifact on the cluster's S3). Node selector, tolerations and /dev/shm go in a runtime
 patch of the `node` job (Trainer >= 2.2 `runtimePatches`).
@@ -23,10 +23,12 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from scene2img.config import Params, TrainJobParams
 from scene2img.pipeline import PipelineError
+from scene2img.pipeline.params import KFP_RUN_ID_ENV, current_kfp_run_id, progress_bars, typed
 
 log = logging.getLogger(__name__)
 API_GROUP = "trainer.kubeflow.org"
@@ -43,6 +45,7 @@ def build_trainjob(
     data_uri: str,  # the processed dataset, readable from every node (s3://...)
     out_uri: str,  # where rank 0 uploads the output folder (s3://...)
     name: str | None = None,  # default: derived from step, data and output
+    kfp_run_id: str | None = None,  # the KFP run, for the training run's lineage tags
 ) -> dict[str, Any]:
     """The TrainJob manifest (a plain dict) for one training step on `train_nodes` nodes."""
     if step not in ("train_layout", "train_image"):
@@ -62,6 +65,7 @@ def build_trainjob(
         digest = hashlib.sha256(f"{step}\0{data_uri}\0{out_uri}\0{params_json}".encode())
         name = f"scene2img-{step.replace('_', '-')}-{digest.hexdigest()[:10]}"
     env = [{"name": PARAMS_ENV, "value": params_json},
+           *([{"name": KFP_RUN_ID_ENV, "value": kfp_run_id}] if kfp_run_id else []),
            *_secret_env(cfg.secrets["s3"], ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                             "AWS_ENDPOINT_URL"]),
            *_secret_env(cfg.secrets["mlflow"], ["MLFLOW_TRACKING_USERNAME",
@@ -155,16 +159,24 @@ def _conditions(obj: dict[str, Any]) -> str:
                      f"{c.get('message', '')}" for c in obj.get("status", {}).get("conditions", []))
 
 
+def train_here(step: str, params: Params, data_url: str, out_dir: str,
+               run_id: str | None) -> Any:
+    """Run the training stage of `step` in this process: the one pod, or one TrainJob node."""
+    from scene2img.stages.train_image import train_image
+    from scene2img.stages.train_layout import train_layout
+
+    stage = {"train_layout": train_layout, "train_image": train_image}[step]
+    return stage(data_url, Path(out_dir), params, progress=progress_bars(), kfp_run_id=run_id)
+
+
 def main(argv: list[str] | None = None) -> int:
     """One TrainJob process: train with the stage function; rank 0 uploads the outputs."""
     import fsspec
 
-    from scene2img.pipeline.steps import run_training, typed
-
     step, data_uri, out_uri = (argv if argv is not None else sys.argv[1:])
-    params = typed(os.environ[PARAMS_ENV])
+    params = typed(step, os.environ[PARAMS_ENV])
     with tempfile.TemporaryDirectory(prefix="scene2img-trainjob-") as out_dir:
-        run_training(step, params, data_uri, out_dir)
+        train_here(step, params, data_uri, out_dir, current_kfp_run_id())
         if int(os.environ.get("RANK", "0")) == 0:
             fs, path = fsspec.core.url_to_fs(out_uri)
             fs.put(out_dir.rstrip("/") + "/", path, recursive=True)

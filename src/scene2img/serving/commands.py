@@ -9,7 +9,7 @@ generated from (the state records that graph's sha256).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from scene2img.errors import ConfigError, SceneGraphError
@@ -73,3 +73,39 @@ def edit_files(
     operations = read_json_file(ops, model.limits.max_graph_bytes, "list of edit operations")
     generation = edit(model, previous, operations, where=str(ops))
     return write_generation(generation, model.vocab, outputs)
+
+
+def read_script(path: Path) -> list[str]:
+    """A dialog script's instructions, one a line (`ConfigError` naming the file otherwise)."""
+    if path.is_dir():
+        raise ConfigError(f"--script {path}: a folder; give a file of instructions, one a line")
+    if not path.is_file():
+        raise ConfigError(f"--script {path}: no such file; give a file of instructions, one a line")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--script {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                          f"offset {exc.start}); save it as UTF-8") from None
+
+
+def dialog_files(
+    load_model: Callable[[], SceneToImage],  # called once the options are checked
+    session: Path,  # the session folder: resumed if it holds one (`serving.dialog.folder`)
+    instructions: Iterable[str],  # one instruction each (a script's lines, or typed ones)
+    seed: int = 0,  # a new session's seed (a resumed one keeps its own)
+) -> Iterator[str]:
+    """Run dialog turns, keeping the session in `session`; yields one line per turn."""
+    from scene2img.serving.dialog.folder import open_session, run_turns
+
+    checked_seed = check_seed(seed, "--seed")
+    if session.exists() and not session.is_dir():
+        raise ConfigError(f"--session {session}: not a folder")
+    dialog = open_session(load_model(), session, checked_seed or 0)
+    if dialog.state["turns"]:
+        yield (f"resumed {session}: {len(dialog.state['turns'])} turns; now "
+               f"{dialog.scene.listing()}")
+    for number, turn in run_turns(dialog, instructions, session):
+        shown = f" -> {session / f'{number:03d}.png'}" if turn.generation is not None else ""
+        yield f"turn {number}: {turn.message if turn.ok else 'nothing done: ' + turn.message}" \
+              f"{shown}"

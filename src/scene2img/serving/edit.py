@@ -7,10 +7,14 @@ latents, boxes and attributes) and a list of operations:
       "relationships": [{"predicate": "left of", "object": 0}]},     # the new object is subject
      {"op": "remove", "index": 2},
      {"op": "set_attributes", "index": 0, "attributes": ["blue"]},
-     {"op": "add_relationship", "subject": 1, "predicate": "above", "object": 0}]
+     {"op": "add_relationship", "subject": 1, "predicate": "above", "object": 0},
+     {"op": "remove_relationship", "subject": 1, "object": 0},   # optional "predicate"
+     {"op": "set_box", "index": 1, "box": [0.1, 0.5, 0.3, 0.2]},  # pin its place
+     {"op": "replace", "index": 1, "name": "bus"}]                # another class, same place
 
 Untouched objects keep their latent and box, the image keeps its latent, so they stay as they
-were; an added object gets a fresh latent (seeded) and the layout model's box.
+were; an added object gets a fresh latent (seeded) and the layout model's box. A replaced object
+keeps its latent, box and attributes; a moved or resized one (`set_box`) keeps its latent.
 
 A state file is checked before any work: its checksum (a hand-edited or truncated file is
 refused), the model that wrote it, and every latent and box (`SceneToImage.check_state`).
@@ -24,7 +28,10 @@ from typing import Any
 
 from scene2img.errors import SceneGraphError
 from scene2img.serving.pipeline import STATE_CHECKSUM, Generation, SceneToImage, state_digest
-from scene2img.serving.schema import MAX_SEED, read_json_file, show
+from scene2img.serving.schema import MAX_SEED, check_box, read_json_file, show
+
+OPERATIONS = ("add", "remove", "set_attributes", "add_relationship", "remove_relationship",
+              "set_box", "replace")
 
 
 def load_state(path: str | Path, model: SceneToImage) -> dict[str, Any]:
@@ -59,8 +66,7 @@ def apply_edits(model: SceneToImage, state: dict[str, Any], ops: list[dict[str, 
     for k, op in enumerate(ops):
         at = f"{where}[{k}]"
         if not isinstance(op, dict) or "op" not in op:
-            raise SceneGraphError(f"{at}: expected {{'op': add|remove|set_attributes|"
-                                  "add_relationship, ...}")
+            raise SceneGraphError(f"{at}: expected {{'op': {'|'.join(OPERATIONS)}, ...}}")
         objs, rels, n = graph["objects"], graph["relationships"], len(graph["objects"])
         kind = op["op"]
         if kind == "add":
@@ -92,9 +98,21 @@ def apply_edits(model: SceneToImage, state: dict[str, Any], ops: list[dict[str, 
         elif kind == "add_relationship":
             rels.append({"subject": _index(op, "subject", n, at), "predicate": op.get("predicate"),
                          "object": _index(op, "object", n, at)})
+        elif kind == "remove_relationship":
+            s, o, p = _index(op, "subject", n, at), _index(op, "object", n, at), op.get("predicate")
+            graph["relationships"] = [r for r in rels if not (
+                r["subject"] == s and r["object"] == o and p in (None, r["predicate"]))]
+        elif kind == "set_box":
+            i = _index(op, "index", n, at)
+            objs[i]["box"] = list(check_box(op.get("box"), f"{at}.box"))
+        elif kind == "replace":
+            i = _index(op, "index", n, at)
+            if not isinstance(op.get("name"), str):
+                raise SceneGraphError(f"{at}.name: expected a class name")
+            objs[i]["name"] = op["name"]  # checked against the vocabulary with the edited graph
         else:
-            raise SceneGraphError(f"{at}.op: unknown operation {show(kind)}; use add, remove, "
-                                  "set_attributes or add_relationship")
+            raise SceneGraphError(f"{at}.op: unknown operation {show(kind)}; use "
+                                  f"{', '.join(OPERATIONS)}")
     return graph, {"z_img": state["z_img"], "objects": kept}
 
 

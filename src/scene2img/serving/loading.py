@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from scene2img.errors import ModelError
 from scene2img.serving.pipeline import SceneToImage
+from scene2img.training.export import LAYOUT_MODEL_FILE
 
 if TYPE_CHECKING:
     from scene2img.config import ServeParams
@@ -30,6 +31,6 @@ def load_scene_to_image(uri: str | Path, limits: ServeParams | None = None) -> S
         raise ModelError(f"{text}: could not fetch the model ({type(exc).__name__}: {exc}); "
                          "check MLFLOW_TRACKING_URI and the name / alias") from None
     artifacts = local / "artifacts"
-    if not (artifacts / "layout_model.pt").exists():
-        raise ModelError(f"{text}: not a scene2img model (no artifacts/layout_model.pt)")
+    if not (artifacts / LAYOUT_MODEL_FILE).exists():
+        raise ModelError(f"{text}: not a scene2img model (no artifacts/{LAYOUT_MODEL_FILE})")
     return SceneToImage.from_dir(artifacts, limits=limits)

@@ -93,7 +93,7 @@ def layout_drawing(generation: Generation, vocab: Vocab, size: int = 256) -> Ima
                        masks=torch.from_numpy(generation.masks), size=size)
 
 
-def _png(image: Image.Image) -> bytes:
+def png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
@@ -126,11 +126,11 @@ def write_all(files: dict[str, tuple[Path, bytes]]) -> None:
 def write_generation(generation: Generation, vocab: Vocab, outputs: Outputs) -> list[str]:
     """Write the files asked for; returns one line per file for the command's output."""
     image = generation.image
-    files = {"--out": (Path(outputs.out), _png(Image.fromarray(image)))}
+    files = {"--out": (Path(outputs.out), png_bytes(Image.fromarray(image)))}
     lines = [f"wrote {outputs.out} ({image.shape[1]} x {image.shape[0]})"]
     if outputs.layout_out is not None:
         files["--layout-out"] = (Path(outputs.layout_out),
-                                 _png(layout_drawing(generation, vocab)))
+                                 png_bytes(layout_drawing(generation, vocab)))
         lines.append(f"wrote {outputs.layout_out} (layout)")
     if outputs.state_out is not None:
         state = json.dumps(seal_state(generation.state)) + "\n"

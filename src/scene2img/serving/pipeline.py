@@ -39,13 +39,20 @@ from scene2img.serving.schema import (
     parse_scene_graph,
     show,
 )
+from scene2img.serving.tensors import graph_tensors, predict_layout
+from scene2img.training.export import (
+    ATTRIBUTE_STATS_FILE,
+    IMAGE_MODEL_FILE,
+    LAYOUT_MODEL_FILE,
+    check_mask_sizes,
+    load_generator,
+    load_layout_model,
+    takes_masks,
+)
 
 if TYPE_CHECKING:
     from scene2img.config import ServeParams
 
-LAYOUT_FILE = "layout_model.pt"
-IMAGE_FILE = "image_model.pt"
-STATS_FILE = "attribute_stats.json"
 STATE_VERSION = 2  # 2: records the model's fingerprint, the graph's sha256 and a checksum
 STATE_KEYS = {"version", "model", "seed", "step", "graph", "graph_sha256", "z_img", "objects"}
 STATE_CHECKSUM = "sha256"  # of the canonical JSON of the other keys, added when written
@@ -81,8 +88,6 @@ class SceneToImage:
         self.attribute_stats = attribute_stats
         self.device = torch.device(device)
         self.max_objects = min(layout_config["max_objects"], generator_config["max_objects"])
-        from scene2img.training.image_module import takes_masks
-
         self.takes_masks = takes_masks(generator_config)
         self.limits = limits or default_limits()  # params.yaml: serve
 
@@ -92,10 +97,6 @@ class SceneToImage:
                    device: str | torch.device = "cpu",
                    limits: ServeParams | None = None) -> SceneToImage:
         """Load the two exports (weights_only) and check they share one vocabulary."""
-        from scene2img.stages.train_image import load_generator
-        from scene2img.training.image_module import check_mask_sizes
-        from scene2img.training.layout_export import load_layout_model
-
         layout, vocab, layout_config = load_layout_model(layout_path)
         generator, gen_vocab, gen_config = load_generator(image_path)
         check_mask_sizes(gen_config, layout_config, f"{image_path} / {layout_path}")
@@ -110,8 +111,8 @@ class SceneToImage:
                  limits: ServeParams | None = None) -> SceneToImage:
         """A model folder: `layout_model.pt`, `image_model.pt`, `attribute_stats.json`."""
         folder = Path(folder)
-        stats = folder / STATS_FILE
-        return cls.from_files(folder / LAYOUT_FILE, folder / IMAGE_FILE,
+        stats = folder / ATTRIBUTE_STATS_FILE
+        return cls.from_files(folder / LAYOUT_MODEL_FILE, folder / IMAGE_MODEL_FILE,
                               stats if stats.exists() else None, device, limits)
 
     @property
@@ -155,11 +156,13 @@ class SceneToImage:
             objects.append(SceneObject(obj.name, list(attrs), box))
         graph = SceneGraph(objects, list(graph.relationships))
 
-        boxes, masks = self._layout(graph)
-        for i, obj in enumerate(graph.objects):
-            if obj.box is not None:
-                boxes[i] = torch.tensor(obj.box)
         n = len(graph.objects)
+        batch = {k: v.to(self.device) for k, v in
+                 graph_tensors(graph, self.vocab, self.max_objects).items()}
+        boxes, masks = predict_layout(self.layout_model, batch)  # [1, n + 1, 4], [1, n + 1, M, M]
+        pinned = torch.tensor([o.box is not None for o in graph.objects] + [False],
+                              device=self.device)
+        boxes = torch.where(pinned[None, :, None], batch["boxes"], boxes)
         gen = torch.Generator().manual_seed(seed)
         z_img, z_obj = self.generator.sample_latents(1, n + 1, generator=gen, device="cpu")
         if keep.get("z_img") is not None:
@@ -167,7 +170,8 @@ class SceneToImage:
         for i, k in enumerate(kept):
             if k and k.get("z") is not None:
                 z_obj[0, i] = torch.tensor(k["z"], dtype=torch.float32)
-        image = self._paint(graph, boxes, z_img, z_obj, masks)
+        image = self._paint(batch, boxes, masks, z_img, z_obj)
+        boxes, masks = boxes[0, :n].cpu(), masks[0, :n].cpu()  # the user's objects
         state = {
             "version": STATE_VERSION,
             "model": self.fingerprint,
@@ -240,39 +244,13 @@ class SceneToImage:
                    and abs(v) <= MAX_LATENT for v in z):
             raise SceneGraphError(f"{where}: latents are finite numbers within +-{MAX_LATENT:g}")
 
-    def _indices(self, graph: SceneGraph) -> tuple[list[int], list[tuple[int, int, int]],
-                                                   list[list[int]]]:
-        o2i, p2i, a2i = (self.vocab.object_name_to_idx, self.vocab.pred_name_to_idx,
-                         self.vocab.attribute_name_to_idx)
-        objs = [o2i[o.name] for o in graph.objects]
-        trip = [(s, p2i[p], o) for s, p, o in graph.relationships]
-        attrs = [[a2i[a] for a in (o.attributes or [])] for o in graph.objects]
-        return objs, trip, attrs
-
-    def _layout(self, graph: SceneGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        from scene2img.training.layout_export import predict_layout
-
-        objs, trip, attrs = self._indices(graph)
-        boxes, masks = predict_layout(self.layout_model, self.vocab, self.layout_config, objs,
-                                      trip, attrs)
-        return boxes.cpu(), masks.cpu()
-
-    def _paint(self, graph: SceneGraph, boxes: torch.Tensor, z_img: torch.Tensor,
-               z_obj: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
-        objs, _, attrs = self._indices(graph)
-        n = len(objs)
-        given = None  # [1, n + 1, M, M]: the layout model's masks, none for __image__
-        if self.takes_masks:
-            given = torch.cat([masks.float(), masks.new_zeros(1, *masks.shape[1:])])[None]
-        objects = torch.tensor([*objs, self.vocab.object_name_to_idx["__image__"]])[None]
-        all_boxes = torch.cat([boxes, torch.tensor([[0.0, 0.0, 1.0, 1.0]])])[None]
-        attributes = torch.zeros(1, n + 1, self.vocab.num_attributes)
-        for i, a in enumerate(attrs):
-            attributes[0, i, a] = 1.0
+    def _paint(self, batch: dict[str, torch.Tensor], boxes: torch.Tensor, masks: torch.Tensor,
+               z_img: torch.Tensor, z_obj: torch.Tensor) -> np.ndarray:
+        """The image [S, S, 3] uint8; masks are given only to a generator trained on them."""
         d = self.device
-        image = self.generator(objects.to(d), all_boxes.to(d), torch.ones(1, n + 1, dtype=torch.bool,
-                               device=d), attributes.to(d), z_img.to(d), z_obj.to(d),
-                               None if given is None else given.to(d))
+        given = masks.float() if self.takes_masks else None  # [1, n + 1, M, M]
+        image = self.generator(batch["objects"], boxes, batch["obj_valid"], batch["attributes"],
+                               z_img.to(d), z_obj.to(d), given)
         if not torch.isfinite(image).all():  # never a black picture that looks like a result
             raise ModelError("the generator produced non-finite pixels; check the model's weights "
                              "(and, for an edit, its state file)")

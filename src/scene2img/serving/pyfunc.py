@@ -6,6 +6,13 @@ missing: 0). Output: one row per input with `image_png_base64` (the generated im
 (JSON: objects with the boxes and attributes used) and `seed`. The weights are state dicts, loaded
 with `weights_only=True`.
 
+A dialog turn (`scene2img.serving.dialog`) is answered statelessly: a request with an
+`instruction` column (and `dialog_state`: the `dialog_state` the previous answer returned, or null
+to start a session; `seed` seeds a new session) gets, per record, the picture, its layout, the
+new `dialog_state` (JSON) and `message` ("added car #3 (red) left of bus #2"). An instruction
+that fails (an unknown word, a reference to nothing) or a bad state is HTTP 400 with the message;
+the client keeps its previous state, so the scene stays as it was.
+
 The request budget (`params.yaml: serve`, recorded with the model as its `model_config`): every
 record is checked before any work, whatever form the request takes (JSON text or object, records,
 split or inputs): at most `max_records` scene graphs, each within `max_graph_bytes` (measured on
@@ -48,7 +55,9 @@ if TYPE_CHECKING:
     from scene2img.serving.pipeline import SceneToImage
 
 COLUMNS = ("scene_graph", "seed")
+DIALOG_COLUMNS = ("instruction", "dialog_state", "seed")
 OUTPUT_COLUMNS = ["image_png_base64", "layout", "seed"]
+DIALOG_OUTPUT_COLUMNS = [*OUTPUT_COLUMNS, "dialog_state", "message"]
 SERVER_TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"  # set by `mlflow models serve`
 SERVING_ENV = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # "true" in `mlflow models serve`'s process
 
@@ -65,9 +74,14 @@ def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignatu
     gets the default, and integers arrive exact (`long` refuses null, `double` refuses
     integers); `predict` checks that each seed is an integer. The price: MLflow cannot type a
     CSV request's columns from an `any` column, so requests are JSON or Parquet."""
-    inputs = Schema([ColSpec(DataType.string, "scene_graph"),
-                     ColSpec(AnyType(), "seed", required=False)])
-    return ModelSignature(inputs, infer_signature(example, output).outputs)
+    inputs = Schema([ColSpec(DataType.string, "scene_graph", required=False),
+                     ColSpec(AnyType(), "seed", required=False),
+                     ColSpec(DataType.string, "instruction", required=False),
+                     ColSpec(AnyType(), "dialog_state", required=False)])
+    outputs = infer_signature(example, output).outputs.inputs
+    outputs += [ColSpec(DataType.string, "dialog_state", required=False),
+                ColSpec(DataType.string, "message", required=False)]
+    return ModelSignature(inputs, Schema(outputs))
 
 
 def pyfunc_arguments(
@@ -101,14 +115,19 @@ def save_pyfunc(
 ) -> Path:
     """A model folder saved as the served pyfunc, as `register` logs it but without a registry
     (for `mlflow models serve -m PATH` in tests and benchmarks)."""
-    from scene2img.serving.pipeline import STATS_FILE, SceneToImage
+    from scene2img.serving.pipeline import SceneToImage
+    from scene2img.training.export import (
+        ATTRIBUTE_STATS_FILE,
+        IMAGE_MODEL_FILE,
+        LAYOUT_MODEL_FILE,
+    )
 
     model_dir = Path(model_dir)
     model = SceneToImage.from_dir(model_dir, limits=limits)
     name = model.vocab.object_idx_to_name[1]  # the first class but __image__
     mlflow.pyfunc.save_model(str(path), **pyfunc_arguments(
-        model, model.parse({"objects": [name]}), model_dir / "layout_model.pt",
-        model_dir / "image_model.pt", model_dir / STATS_FILE))
+        model, model.parse({"objects": [name]}), model_dir / LAYOUT_MODEL_FILE,
+        model_dir / IMAGE_MODEL_FILE, model_dir / ATTRIBUTE_STATS_FILE))
     return Path(path)
 
 
@@ -144,11 +163,68 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
         server = os.environ.get(SERVER_TIMEOUT_ENV, "")
         return min(budget, float(server)) if server.replace(".", "", 1).isdigit() else budget
 
+    def check_dialog_request(self, model_input: pd.DataFrame) -> list[tuple[Any, str, int]]:
+        """Every dialog record checked before any work: (state or None, instruction, seed)."""
+        from scene2img.serving.dialog.session import MAX_INSTRUCTION_CHARS, check_dialog_state
+        from scene2img.serving.schema import check_json_size, load_json_text
+
+        limits = self.model.limits
+        unknown = [str(c) for c in model_input.columns if c not in DIALOG_COLUMNS]
+        if unknown:
+            raise _refuse(f"unknown column(s) {show(unknown)} in a dialog turn; expected "
+                          "instruction, dialog_state and seed")
+        if len(model_input) > limits.max_records:
+            raise _refuse(f"{len(model_input)} dialog turns in one request; at most "
+                          f"{limits.max_records}")
+        n = len(model_input)
+        states = model_input["dialog_state"].tolist() if "dialog_state" in model_input \
+            else [None] * n
+        seeds = model_input["seed"].tolist() if "seed" in model_input else [None] * n
+        checked = []
+        try:
+            for i, (text, state, seed) in enumerate(zip(model_input["instruction"].tolist(),
+                                                        states, seeds, strict=True)):
+                if not isinstance(text, str) or len(text) > MAX_INSTRUCTION_CHARS:
+                    raise _refuse(f"instruction[{i}]: expected text of at most "
+                                  f"{MAX_INSTRUCTION_CHARS} characters")
+                where = f"dialog_state[{i}]"
+                if isinstance(state, float) and state != state or state is pd.NA:
+                    state = None  # a missing value
+                if isinstance(state, (str, bytes)):
+                    state = load_json_text(state, where, limits.max_state_bytes, "dialog state")
+                elif state is not None:
+                    check_json_size(state, where, limits.max_state_bytes, 8, "dialog state")
+                if state is not None:
+                    state = check_dialog_state(self.model, state, where)
+                seed = None if seed is pd.NA else seed
+                checked.append((state, text, check_seed(seed, f"seed[{i}]") or 0))
+        except Scene2ImgError as exc:
+            raise _refuse(str(exc)) from None
+        return checked
+
+    def dialog_turns(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        """One dialog turn per record; a turn that fails is refused (HTTP 400)."""
+        from scene2img.serving.dialog.session import Dialog, seal
+
+        rows = []
+        for i, (state, text, seed) in enumerate(self.check_dialog_request(model_input)):
+            dialog = Dialog(self.model, state, seed)
+            turn = dialog.turn(text)
+            if not turn.ok:
+                raise _refuse(f"instruction[{i}]: {turn.message} (the scene is unchanged)")
+            g = turn.generation
+            rows.append({"image_png_base64": png_base64(g.image),
+                         "layout": json.dumps(g.layout_json()), "seed": dialog.state["seed"],
+                         "dialog_state": json.dumps(seal(dialog.state)),
+                         "message": turn.message})
+        return pd.DataFrame(rows, columns=DIALOG_OUTPUT_COLUMNS)
+
     def check_request(self, model_input: Any) -> list[tuple[Any, int]]:
         """Every record parsed and checked, before any work: (scene graph, seed) per record."""
         limits = self.model.limits
         if not isinstance(model_input, pd.DataFrame) or "scene_graph" not in model_input:
-            raise _refuse("expected a 'scene_graph' column (JSON scene graphs)")
+            raise _refuse("expected a 'scene_graph' column (JSON scene graphs), or an "
+                          "'instruction' column (dialog turns)")
         unknown = [str(c) for c in model_input.columns if c not in COLUMNS]
         if unknown:
             raise _refuse(f"unknown column(s) {show(unknown)}; expected scene_graph and seed")
@@ -176,6 +252,8 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
             # it: half the cost of refusing a 1 MB request. In the server's own process only.
             pd.set_option("display.max_seq_items", 3)
         budget = self.budget_s()
+        if isinstance(model_input, pd.DataFrame) and "instruction" in model_input:
+            return self.dialog_turns(model_input)
         rows = []
         records = self.check_request(model_input)
         for i, (graph, seed) in enumerate(records):

@@ -1,44 +1,139 @@
-"""What the two training stages share: their MLflow run."""
+"""What the two training stages share: their opening and closing around the stage's own module.
+
+    run = TrainingRun("train_layout", data_url, out_dir, params)  # seed, data
+    module = ...                                                     # the stage's own
+    trainer = run.start(module, resume, hyperparams, max_steps=..., ...)  # resume, MLflow, Trainer
+    run.fit(trainer, module)
+    ...                                                              # the stage's own figures
+    return run.finish(trainer, LAYOUT_MODEL_FILE, metrics, export)   # export, metrics.json
+
+The MLflow run is lineage-tagged, spools while the server is away, and is continued on resume
+(its id is kept in the model folder).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from scene2img.config import Params
-from scene2img.files import atomic_write_bytes
+from scene2img.files import atomic_write_bytes, atomic_write_json
+from scene2img.tracking.experiments import KIND_TAG, MODEL_TRAINING
 from scene2img.tracking.lineage import lineage_tags
-from scene2img.training.runtime import mlflow_logger
+from scene2img.training.export import METRICS_FILE
+from scene2img.training.runtime import (
+    build_trainer,
+    mlflow_logger,
+    resume_checkpoint,
+    seed_everything,
+)
+from scene2img.training.sampling import DataPosition, ResumableDataModule
 
 RUN_ID_FILE = "mlflow_run_id"  # in the model folder: the run a resume continues
 SPOOL_DIR = "mlflow_spool"  # in the model folder: calls kept while the server is away
 
 
-def training_logger(
-    stage: str,  # train_layout | train_image: the run name and the stage tag
-    params: Params,
-    data_url: str | Path,
-    out_dir: Path,
-    resumed: bool,  # continue the run recorded in out_dir, log no params again
-    hyperparams: dict[str, Any],  # the stage's own section and figures (data/trainer added)
-    tags: dict[str, str] | None = None,  # stage-specific run tags, beside the lineage
-) -> tuple[MLFlowLogger, str | None]:
-    """The stage's MLflow run (lineage-tagged, spooling while the server is away) and its id."""
-    run_file = out_dir / RUN_ID_FILE
-    run_id = run_file.read_text().strip() if resumed and run_file.is_file() else None
-    logger = mlflow_logger(params.tracking, run_name=stage, run_id=run_id,
-                           spool_dir=out_dir / SPOOL_DIR,
-                           tags={**lineage_tags(params.to_dict(), data_url, stage=stage),
-                                 **(tags or {})})
-    if rank_zero_only.rank == 0:
-        run_id = logger.run_id
-        atomic_write_bytes(run_file, f"{run_id}\n".encode())
-        if not resumed:
-            logger.log_hyperparams({**hyperparams, "data": dataclasses.asdict(params.data),
-                                    "trainer": dataclasses.asdict(params.trainer),
-                                    "data_url": str(data_url)})
-    return logger, run_id
+@dataclass
+class TrainingResult:
+    out_dir: Path
+    model_path: Path  # the export
+    metrics_path: Path  # metrics.json
+    metrics: dict[str, float]  # the stage's final figures
+    run_id: str | None  # the MLflow run
+
+
+class TrainingRun:
+    """One run of a training stage: seeded, on its resumable data, logged to its MLflow run."""
+
+    def __init__(
+        self,
+        stage: str,  # train_layout | train_image | train_upscaler: params section, run name, tag
+        data_url: str | Path,  # processed dataset folder or URL (s3://...)
+        out_dir: str | Path,  # model folder: export, metrics.json, checkpoints, run id
+        params: Params,  # the stage's section (seed, batch_size), data, trainer, tracking
+        kfp_run_id: str | None = None,  # the KFP run that launched the stage (a lineage tag)
+        datamodule: pl.LightningDataModule | None = None,  # default: ResumableDataModule(data_url)
+    ) -> None:
+        self.stage, self.data_url, self.out_dir, self.params = stage, data_url, Path(out_dir), \
+            params
+        self.kfp_run_id = kfp_run_id
+        section = getattr(params, stage)
+        seed_everything(section.seed)
+        # any other data module must resume exactly too (DataPosition's state_dict protocol)
+        self.datamodule = datamodule or ResumableDataModule(data_url, params.data,
+                                                            section.batch_size, seed=section.seed)
+        self.vocab = getattr(self.datamodule, "vocab", None)
+        self.checkpoint: str | None = None
+        self.logger: MLFlowLogger | None = None
+        self.run_id: str | None = None
+
+    def start(
+        self,
+        module: pl.LightningModule,  # the stage's module, built
+        resume: bool | str | Path,  # True: out_dir/checkpoints/last.ckpt; or a checkpoint path
+        hyperparams: dict[str, Any],  # the stage's own section and figures (data/trainer added)
+        max_steps: int,  # optimiser steps
+        callbacks: list[pl.Callback],  # the stage's and the caller's (DataPosition is added)
+        progress: bool,  # Lightning's progress bar
+        tags: dict[str, str] | None = None,  # stage-specific run tags, beside the lineage
+        **trainer_args: Any,  # any other Trainer argument
+    ) -> pl.Trainer:
+        """The checkpoint to resume from, the MLflow run, and the `Trainer`."""
+        # checked before the MLflow run is touched: a resume that never starts leaves it as it was
+        self.checkpoint = resume_checkpoint(self.out_dir, resume, module)
+        self.logger, self.run_id = self._logger(bool(self.checkpoint), hyperparams, tags)
+        return build_trainer(
+            self.params.trainer, self.out_dir, max_steps=max_steps, logger=self.logger,
+            callbacks=[DataPosition(), *callbacks],
+            use_distributed_sampler=False,  # ResumableBatchSampler splits batches across ranks
+            enable_progress_bar=progress,
+            **trainer_args,
+        )
+
+    def fit(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        trainer.fit(module, datamodule=self.datamodule, ckpt_path=self.checkpoint)
+
+    def finish(
+        self,
+        trainer: pl.Trainer,
+        model_file: str,  # the export's name in out_dir (`training.export`)
+        metrics: dict[str, float],  # written to out_dir/metrics.json
+        export: Callable[[Path], Any],  # writes the export to the path it is given
+    ) -> TrainingResult:
+        """Export and write the metrics (rank 0 only)."""
+        model_path, metrics_path = self.out_dir / model_file, self.out_dir / METRICS_FILE
+        if trainer.is_global_zero:
+            export(model_path)
+            atomic_write_json(metrics_path, metrics)
+        return TrainingResult(self.out_dir, model_path, metrics_path, metrics, self.run_id)
+
+    def _logger(self, resumed: bool, hyperparams: dict[str, Any],
+                tags: dict[str, str] | None) -> tuple[MLFlowLogger, str | None]:
+        """The stage's MLflow run (continued from the one recorded in out_dir when `resumed`,
+        then no params are logged again) and its id."""
+        params = self.params
+        data_url = self.data_url
+        run_file = self.out_dir / RUN_ID_FILE
+        run_id = run_file.read_text().strip() if resumed and run_file.is_file() else None
+        logger = mlflow_logger(params.tracking, run_name=self.stage, run_id=run_id,
+                               spool_dir=self.out_dir / SPOOL_DIR,
+                               tags={**lineage_tags(params.to_dict(), data_url, stage=self.stage,
+                                                   kfp_run_id=self.kfp_run_id),
+                                     **(tags or {})})
+        if rank_zero_only.rank == 0:
+            run_id = logger.run_id
+            atomic_write_bytes(run_file, f"{run_id}\n".encode())
+            if not resumed:
+                # the UI's model-training view (tracking.experiments); spooled if the server is away
+                logger.experiment.set_experiment_tag(logger.experiment_id, KIND_TAG, MODEL_TRAINING)
+                logger.log_hyperparams({**hyperparams, "data": dataclasses.asdict(params.data),
+                                        "trainer": dataclasses.asdict(params.trainer),
+                                        "data_url": str(data_url)})
+        return logger, run_id

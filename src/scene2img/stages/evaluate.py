@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 import torch
+from mlflow import MlflowClient
 from torch.utils.data import DataLoader
 
 from scene2img.config import Params
@@ -24,11 +25,20 @@ from scene2img.evaluation.backbones import build_backbone
 from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_images
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
+from scene2img.serving.tensors import predict_layout
+from scene2img.tracking.experiments import training_experiment
 from scene2img.tracking.lineage import flatten_params, lineage_tags
-from scene2img.training.image_module import check_mask_sizes, takes_masks
+from scene2img.training.export import (
+    METRICS_FILE,
+    check_mask_sizes,
+    load_generator,
+    load_layout_model,
+    report_file,
+    samples_file,
+    takes_masks,
+)
 
 log = logging.getLogger(__name__)
-METRICS_FILE = "metrics.json"
 
 
 @dataclass
@@ -69,15 +79,8 @@ def generate_fn(
                 raise DataError("the image model takes ground-truth masks but this split has "
                                 "images without masks; evaluate it on data with masks")
             masks = batch["masks"]
-        if mode == "pred-layout":
-            pred, pred_masks = layout_model(batch["objects"], batch["obj_valid"], batch["triples"],
-                                            batch["triple_valid"], batch["attributes"])
-            x0y0 = pred[..., :2].clamp(0, 1)
-            x1y1 = (pred[..., :2] + pred[..., 2:]).clamp(0, 1)
-            boxes = torch.cat([x0y0, x1y1 - x0y0], -1)
-            # the __image__ object and padding keep their boxes
-            real = batch["obj_valid"] & (batch["objects"] != 0)
-            boxes = torch.where(real[..., None], boxes, batch["boxes"])
+        if mode == "pred-layout":  # as served: `serving.tensors.predict_layout`
+            boxes, pred_masks = predict_layout(layout_model, batch)
             masks = pred_masks if given_masks else None
         images = generator(batch["objects"], boxes, batch["obj_valid"], batch["attributes"],
                            z_img, z_obj, masks)
@@ -93,11 +96,9 @@ def evaluate(
     out_dir: Path,  # metrics.json, grids and reports
     params: Params,
     log_to_mlflow: bool = True,
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> EvaluateResult:
     """Evaluate the generator (and the layout model) on `params.evaluate.split`."""
-    from scene2img.stages.train_image import load_generator
-    from scene2img.training.layout_export import load_layout_model
-
     p = params.evaluate
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,16 +136,18 @@ def evaluate(
         report["protocols"][mode] = result.protocol.to_dict()
         report["per_class_scenefid"][mode] = result.per_class_scenefid
         report["notes"][mode] = result.notes
-        artifacts.append(write_grid(result, out_dir / f"samples_{mode}.png"))
-        artifacts.append(write_report(result, out_dir / f"report_{mode}.html",
+        artifacts.append(write_grid(result, out_dir / samples_file(mode)))
+        artifacts.append(write_report(result, out_dir / report_file(mode),
                                       title=f"scene2img evaluation ({mode}, {p.split})"))
     metrics_path = atomic_write_json(out_dir / METRICS_FILE, report)
 
     run_id = None
     if log_to_mlflow:
         mlflow.set_tracking_uri(params.tracking.uri)
-        mlflow.set_experiment(params.tracking.experiment)
-        tags = lineage_tags(params.to_dict(), data_url, stage="evaluate")
+        mlflow.set_experiment(experiment_id=training_experiment(MlflowClient(params.tracking.uri),
+                                                          params.tracking.experiment))
+        tags = lineage_tags(params.to_dict(), data_url, stage="evaluate",
+                            kfp_run_id=kfp_run_id)
         for mode, proto in report["protocols"].items():
             tags.update({f"eval.{mode}.{k}": str(v) for k, v in proto.items()})
         with mlflow.start_run(run_name=f"evaluate {p.split}", tags=tags) as run:

@@ -19,8 +19,10 @@ from scene2img.serving.attributes import attribute_statistics
 from scene2img.serving.pipeline import SceneToImage
 from scene2img.serving.pyfunc import pyfunc_arguments
 from scene2img.serving.schema import SceneGraph, SceneObject
+from scene2img.tracking.experiments import training_experiment
 from scene2img.tracking.lineage import lineage_tags
 from scene2img.tracking.promotion import TAG_GATE_METRIC, TAG_METRIC_PREFIX, TAG_PROTOCOL
+from scene2img.training.export import ATTRIBUTE_STATS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ def register(
     data_url: str,  # the processed dataset both were trained on
     evaluation: Path,  # metrics.json from evaluate
     params: Params,
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
 ) -> RegisterResult:
     """Log and register the end-to-end model; tags carry metrics, protocol and lineage."""
     try:
@@ -75,14 +78,16 @@ def register(
 
     model = SceneToImage.from_files(layout_model, image_model, limits=params.serve)
     with tempfile.TemporaryDirectory() as tmp:
-        stats_path = Path(tmp) / "attribute_stats.json"
+        stats_path = Path(tmp) / ATTRIBUTE_STATS_FILE
         stats_path.write_text(json.dumps(attribute_statistics(data_url, model.vocab)))
         model.attribute_stats = json.loads(stats_path.read_text())
         graph = example_graph(model, data_url)
 
         mlflow.set_tracking_uri(params.tracking.uri)
-        mlflow.set_experiment(params.tracking.experiment)
-        tags = lineage_tags(params.to_dict(), data_url, stage="register")
+        mlflow.set_experiment(experiment_id=training_experiment(MlflowClient(params.tracking.uri),
+                                                          params.tracking.experiment))
+        tags = lineage_tags(params.to_dict(), data_url, stage="register",
+                            kfp_run_id=kfp_run_id)
         with mlflow.start_run(run_name="register", tags=tags) as run:
             mlflow.log_metrics(metrics)
             info = mlflow.pyfunc.log_model(

@@ -22,7 +22,6 @@ import dataclasses
 import logging
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,46 +31,23 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from scene2img.config import ImageGeneratorParams, Params, TrainImageParams
+from scene2img.config import Params, TrainImageParams
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, ModelError
-from scene2img.files import atomic_write_json
 from scene2img.models.gan_loss import LayoutGANLoss
 from scene2img.models.perceptual import VGGPerceptualLoss, load_vgg19_features
-from scene2img.stages._training import training_logger
+from scene2img.stages._training import TrainingResult, TrainingRun
+from scene2img.training.export import IMAGE_MODEL_FILE, export_generator, masks_source
 from scene2img.training.image_module import (
     ImageGANModule,
     build_discriminator,
     build_generator,
-    masks_source,
 )
-from scene2img.training.runtime import (
-    build_trainer,
-    load_export,
-    resume_checkpoint,
-    save_export,
-    seed_everything,
-)
-from scene2img.training.sampling import DataPosition, ResumableDataModule
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODEL_FILE", "TrainImageResult", "generator_from_config", "load_generator",
-           "train_image"]
-
-MODEL_FILE = "image_model.pt"
-METRICS_FILE = "metrics.json"
-EXPORT_KIND = "image"
-
-
-@dataclass
-class TrainImageResult:
-    out_dir: Path
-    model_path: Path
-    metrics_path: Path
-    metrics: dict[str, float]  # final train/* losses, steps, images per second
-    run_id: str | None
+__all__ = ["image_gan_module", "train_image"]
 
 
 _NUMPY_ARRAY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype,
@@ -104,6 +80,18 @@ class _Throughput(pl.Callback):
         return self.images / (time.perf_counter() - self.start)
 
 
+def image_gan_module(params: TrainImageParams, vocab: Vocab, image_size: int) -> ImageGANModule:
+    """The generator, the discriminator and the perceptual network, in their LightningModule."""
+    perceptual = VGGPerceptualLoss(load_vgg19_features(params.vgg_weights)) \
+        if params.w_vgg > 0 else None
+    G = build_generator(params.generator, vocab.num_objects, vocab.num_attributes, image_size,
+                        params.g)
+    D = build_discriminator(vocab.num_objects, vocab.num_attributes, image_size, params.d)
+    if params.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    return ImageGANModule(G, D, params, vocab.num_objects, perceptual)
+
+
 def train_image(
     data_url: str | Path,  # processed dataset folder or URL (s3://...)
     out_dir: str | Path,  # model folder: export, metrics.json, checkpoints
@@ -112,14 +100,15 @@ def train_image(
     progress: bool = True,  # Lightning's progress bar
     callbacks: list[pl.Callback] | None = None,  # extra callbacks (tests)
     trainer_overrides: dict[str, Any] | None = None,  # extra Trainer arguments (tests)
-) -> TrainImageResult:
-    """Train the layout-to-image GAN and export its EMA generator."""
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
+) -> TrainingResult:
+    """Train the layout-to-image GAN and export its EMA generator.
+
+    `metrics` holds the final train/* losses, `iterations` and `train_images_per_s`."""
     tp = params.train_image
-    out_dir = Path(out_dir)
-    seed_everything(tp.seed)
-    datamodule = ResumableDataModule(data_url, params.data, tp.batch_size, seed=tp.seed)
-    vocab = datamodule.vocab
-    train = datamodule.dataset("train")
+    run = TrainingRun("train_image", data_url, out_dir, params, kfp_run_id)
+    vocab = run.vocab
+    train = run.datamodule.dataset("train")
     if not len(train):
         raise ModelError(f"{data_url}: the train split is empty; nothing to train on")
     image_size = int(train[0]["image"].shape[-1])
@@ -127,21 +116,8 @@ def train_image(
         raise ConfigError(f"train_image.g.gt_masks is true but {data_url} has no masks (Visual "
                           "Genome has none); set train_image.g.gt_masks=false (LostGAN's "
                           "default: masks regressed)")
-    perceptual = VGGPerceptualLoss(load_vgg19_features(tp.vgg_weights)) if tp.w_vgg > 0 else None
-    G = build_generator(tp.generator, vocab.num_objects, vocab.num_attributes, image_size, tp.g)
-    D = build_discriminator(vocab.num_objects, vocab.num_attributes, image_size, tp.d)
-    if tp.channels_last:
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    module = ImageGANModule(G, D, tp, vocab.num_objects, perceptual)
+    module = image_gan_module(tp, vocab, image_size)
     losses = module.gan.losses
-    ckpt = resume_checkpoint(out_dir, resume, module)  # before the MLflow run is touched
-
-    logger, run_id = training_logger("train_image", params, data_url, out_dir, resumed=bool(ckpt),
-                                     hyperparams={
-        "train_image": dataclasses.asdict(tp), "image_size": image_size,
-        "vocab": {"objects": vocab.num_objects, "attributes": vocab.num_attributes}},
-                                     tags={"train_image.losses": "+".join(losses),
-                                           "train_image.masks": masks_source(tp.g.gt_masks)})
 
     throughput = _Throughput()
     overrides: dict[str, Any] = {"strategy": _ddp_strategy(params.trainer.strategy)}
@@ -152,14 +128,13 @@ def train_image(
                     "process keeps its own batch statistics")
         overrides["sync_batchnorm"] = False
     overrides.update(trainer_overrides or {})
-    trainer = build_trainer(
-        params.trainer, out_dir, max_steps=2 * tp.max_steps, logger=logger,
-        callbacks=[DataPosition(), throughput, *(callbacks or [])],
-        use_distributed_sampler=False,  # ResumableBatchSampler splits batches across ranks
-        enable_progress_bar=progress,
-        limit_val_batches=0,
-        **overrides,
-    )
+    trainer = run.start(module, resume, hyperparams={
+        "train_image": dataclasses.asdict(tp), "image_size": image_size,
+        "vocab": {"objects": vocab.num_objects, "attributes": vocab.num_attributes}},
+        max_steps=2 * tp.max_steps, callbacks=[throughput, *(callbacks or [])],
+        progress=progress, tags={"train_image.losses": "+".join(losses),
+                                 "train_image.masks": masks_source(tp.g.gt_masks)},
+        limit_val_batches=0, **overrides)
     log.info("training the %s image GAN (%d px) on %s for %d iterations", tp.generator,
              image_size, data_url, tp.max_steps)
     # Checkpoints load with weights_only=True; DataPosition stores numpy's RNG state (arrays).
@@ -167,23 +142,23 @@ def train_image(
         # expected here: the EMA generator stays in eval mode; checkpoints are post-update
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode")
         warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+        run.fit(trainer, module)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
     metrics.update({"iterations": int(trainer.global_step // 2),
                     "train_images_per_s": round(throughput.rate(), 3)})
-    model_path, metrics_path = out_dir / MODEL_FILE, out_dir / METRICS_FILE
-    if trainer.is_global_zero:
+
+    def export(path: Path) -> None:
         G_ema, batch_norm = ema_for_export(module, train, tp, image_size, vocab)
-        export_generator(model_path, G_ema, tp.generator, image_size, tp.g, vocab,
+        export_generator(path, G_ema, tp.generator, image_size, tp.g, vocab,
                          max_objects=params.data.max_objects,
                          provenance={"weights": f"ema (decay {tp.ema_decay})",
                                      "batch_norm": batch_norm, "losses": losses},
                          extra={"params": dataclasses.asdict(tp), "metrics": metrics,
-                                "mlflow_run_id": run_id, "data": str(data_url)})
-        atomic_write_json(metrics_path, metrics)
-        log.info("image GAN: %d iterations -> %s", metrics["iterations"], model_path)
-    return TrainImageResult(out_dir, model_path, metrics_path, metrics, run_id)
+                                "mlflow_run_id": run.run_id, "data": str(data_url)})
+        log.info("image GAN: %d iterations -> %s", metrics["iterations"], path)
+
+    return run.finish(trainer, IMAGE_MODEL_FILE, metrics, export)
 
 
 def ema_for_export(module: ImageGANModule, train: SceneGraphDataset, tp: TrainImageParams,
@@ -208,48 +183,3 @@ def ema_for_export(module: ImageGANModule, train: SceneGraphDataset, tp: TrainIm
     count = gan.recompute_batch_norm(G, batches, torch.Generator().manual_seed(tp.seed + 7))
     log.info("EMA generator: batch-norm statistics recomputed over %d training batches", count)
     return G.cpu(), f"recomputed over {count} training batches"
-
-
-# --------------------------------------------------------------------------------------------
-# export and load
-
-
-def export_generator(path: Path, G: nn.Module, kind: str, image_size: int,
-                     g: ImageGeneratorParams, vocab: Vocab, max_objects: int,
-                     provenance: dict | None = None, extra: dict | None = None) -> Path:
-    """The generator as a weights_only-safe export (`runtime.save_export`, kind "image").
-
-    The config records `masks` ("ground-truth": callers must give G masks, the data's or the
-    layout model's; "regressed": G makes its own) and `provenance` (weights, batch norm, losses).
-    """
-    config = {"generator": kind, "image_size": image_size, "num_classes": vocab.num_objects,
-              "num_attributes": vocab.num_attributes, "max_objects": max_objects,
-              "g": dataclasses.asdict(g), "masks": masks_source(g.gt_masks),
-              **(provenance or {})}
-    state = {k: v.contiguous() for k, v in G.state_dict().items()}
-    return save_export(path, EXPORT_KIND, state, config, vocab, extra)
-
-
-def generator_from_config(config: dict) -> nn.Module:
-    """A freshly initialised generator of an export's architecture (its `config`)."""
-    return build_generator(config["generator"], config["num_classes"], config["num_attributes"],
-                           config["image_size"], ImageGeneratorParams(**config["g"]))
-
-
-def load_generator(path: str | Path) -> tuple[nn.Module, Vocab, dict]:
-    """An exported image generator, in eval mode: `(generator, vocab, config)`.
-
-    Example:
-        >>> G, vocab, config = load_generator("models/image/image_model.pt")  # doctest: +SKIP
-        >>> z_img, z_obj = G.sample_latents(1, config["max_objects"])  # doctest: +SKIP
-    """
-    payload = load_export(path, EXPORT_KIND)
-    config = payload["config"]
-    vocab = Vocab.from_json(payload["vocab"], where=str(path))
-    try:
-        G = generator_from_config(config)
-        G.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise ModelError(f"{path}: image model does not match this code ({exc}); re-export it") \
-            from None
-    return G.eval(), vocab, config

@@ -17,47 +17,41 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 
-from scene2img.config import Params
+from scene2img.config import Params, TrainLayoutParams
+from scene2img.data.vocab import Vocab
+from scene2img.evaluation.layout_metrics import (
+    LayoutMetrics,
+    class_mean_baseline,
+    class_mean_boxes,
+    recall_by_class,
+)
 from scene2img.files import atomic_write_json
-from scene2img.stages._training import training_logger
-from scene2img.training.layout_export import (
-    export_layout_model,
-    load_layout_model,
-    predict_layout,
-    prepare_graph,
+from scene2img.stages._training import TrainingResult, TrainingRun
+from scene2img.training.export import LAYOUT_MODEL_FILE, export_layout_model
+from scene2img.training.layout_module import (
+    LayoutModule,
+    build_layout_discriminator,
+    build_layout_model,
 )
-from scene2img.training.layout_module import LayoutModule
-from scene2img.training.metrics import class_mean_baseline, class_mean_boxes, recall_by_class
-from scene2img.training.runtime import (
-    build_trainer,
-    resume_checkpoint,
-    seed_everything,
-)
-from scene2img.training.sampling import DataPosition, ResumableDataModule
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MODEL_FILE", "TrainLayoutResult", "load_layout_model", "predict_layout",
-           "prepare_graph", "train_layout"]
+__all__ = ["layout_module", "train_layout"]
 
-MODEL_FILE = "layout_model.pt"
-METRICS_FILE = "metrics.json"
 BY_CLASS_FILE = "recall_by_class.json"
 
 
-@dataclass
-class TrainLayoutResult:
-    out_dir: Path
-    model_path: Path
-    metrics_path: Path
-    metrics: dict[str, float]  # final val/*, test/*, baseline/* figures
-    run_id: str | None  # the MLflow run
+def layout_module(params: TrainLayoutParams, vocab: Vocab) -> LayoutModule:
+    """The layout model, its discriminator and their metrics, in their LightningModule."""
+    model = build_layout_model(params, vocab)
+    disc = build_layout_discriminator(params, vocab)
+    metrics = {s: LayoutMetrics(vocab.num_objects) for s in ("val", "test")}
+    return LayoutModule(model, disc, params, vocab.object_idx_to_name, metrics)
 
 
 def train_layout(
@@ -68,32 +62,23 @@ def train_layout(
     progress: bool = True,  # Lightning's progress bar
     callbacks: list[pl.Callback] | None = None,  # extra callbacks (tests)
     trainer_overrides: dict[str, Any] | None = None,  # extra Trainer arguments (tests)
-) -> TrainLayoutResult:
-    """Train the layout model, evaluate it and the class-mean baseline, export it."""
-    tp = params.train_layout
-    out_dir = Path(out_dir)
-    seed_everything(tp.seed)
-    datamodule = ResumableDataModule(data_url, params.data, tp.batch_size, seed=tp.seed)
-    vocab = datamodule.vocab
-    module = LayoutModule(tp, vocab)
-    ckpt = resume_checkpoint(out_dir, resume, module)  # before the MLflow run is touched
+    kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
+) -> TrainingResult:
+    """Train the layout model, evaluate it and the class-mean baseline, export it.
 
-    logger, run_id = training_logger("train_layout", params, data_url, out_dir, resumed=bool(ckpt),
-                                     hyperparams={
+    `metrics` holds the final val/*, test/* and baseline/* figures and `steps`."""
+    tp = params.train_layout
+    run = TrainingRun("train_layout", data_url, out_dir, params, kfp_run_id)
+    datamodule, vocab = run.datamodule, run.vocab
+    module = layout_module(tp, vocab)
+    trainer = run.start(module, resume, hyperparams={
         "train_layout": dataclasses.asdict(tp),
         "vocab": {"objects": vocab.num_objects, "predicates": vocab.num_predicates,
-                  "attributes": vocab.num_attributes}})
-
-    trainer = build_trainer(
-        params.trainer, out_dir, max_steps=tp.max_steps, logger=logger,
-        callbacks=[DataPosition(), *(callbacks or [])],
-        val_check_interval=tp.val_every_n_steps,
-        use_distributed_sampler=False,  # ResumableBatchSampler splits batches across ranks
-        enable_progress_bar=progress,
-        **(trainer_overrides or {}),
-    )
+                  "attributes": vocab.num_attributes}},
+        max_steps=tp.max_steps, callbacks=callbacks or [], progress=progress,
+        val_check_interval=tp.val_every_n_steps, **(trainer_overrides or {}))
     log.info("training the layout model on %s for %d steps", data_url, tp.max_steps)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    run.fit(trainer, module)
     val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
     test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
 
@@ -103,17 +88,16 @@ def train_layout(
                 for split, metric in base.items() for k, v in metric.compute().items()}
     metrics = {**{k: float(v) for k, v in {**val, **test}.items()}, **baseline,
                "steps": int(trainer.global_step)}
-    model_path, metrics_path = out_dir / MODEL_FILE, out_dir / METRICS_FILE
+    result = run.finish(trainer, LAYOUT_MODEL_FILE, metrics, lambda path: export_layout_model(
+        path, module.model, vocab, params.data.max_objects,
+        extra={"params": dataclasses.asdict(tp), "metrics": metrics,
+               "mlflow_run_id": run.run_id, "data": str(data_url)}))
     if trainer.is_global_zero:
-        logger.log_metrics(baseline, step=trainer.global_step)
-        export_layout_model(model_path, module.model, vocab, params.data.max_objects,
-                            extra={"params": dataclasses.asdict(tp), "metrics": metrics,
-                                   "mlflow_run_id": run_id, "data": str(data_url)})
-        atomic_write_json(metrics_path, metrics)
-        by_class = atomic_write_json(out_dir / BY_CLASS_FILE, recall_by_class(
+        run.logger.log_metrics(baseline, step=trainer.global_step)
+        by_class = atomic_write_json(run.out_dir / BY_CLASS_FILE, recall_by_class(
             module.by_class["val"], base["val"].by_class(), vocab.object_idx_to_name))
-        logger.experiment.log_artifact(logger.run_id, str(by_class))
+        run.logger.experiment.log_artifact(run.logger.run_id, str(by_class))
         log.info("layout model: val R@0.5 %.3f (class-mean baseline %.3f) -> %s",
                  metrics.get("val/recall_at_0.5", float("nan")),
-                 baseline["baseline/val/recall_at_0.5"], model_path)
-    return TrainLayoutResult(out_dir, model_path, metrics_path, metrics, run_id)
+                 baseline["baseline/val/recall_at_0.5"], result.model_path)
+    return result

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 
 from scene2img.errors import TrackingError
 from scene2img.files import atomic_write_bytes
+from scene2img.tracking.experiments import training_experiment
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_IMAGES_PER_RUN = 6
@@ -132,8 +133,7 @@ window.addEventListener("load", () => {{
 
 def log_comparison(client: MlflowClient, experiment: str, run_ids: list[str], page: Path) -> str:
     """Log the page as an artifact of a new `compare` run; returns its run id."""
-    exp = client.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+    exp_id = training_experiment(client, experiment)
     run = client.create_run(exp_id, run_name=f"compare {len(run_ids)} runs",
                             tags={"scene2img.stage": "compare",
                                   "scene2img.compared_runs": ",".join(run_ids)})

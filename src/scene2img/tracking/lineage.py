@@ -2,8 +2,10 @@
 
 Every training, evaluation and pipeline run carries: the git commit and whether the tree was
 dirty, the processed dataset's manifest hash and the raw data's DVC hash, the full resolved params
-(a `scene2img.params` JSON tag and its hash), the KFP run id when KFP runs it, the host and the
-accelerator.
+(a `scene2img.params` JSON tag and its hash; a pipeline step's run: the keys its step received),
+the KFP run id when KFP runs it (an argument: the pipeline steps pass it), the host and the
+accelerator, and the image (tag and ID) when the process runs in the project's image under
+`pipeline run --local --runner docker`.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from typing import Any
 from scene2img.config import PROJECT_ROOT
 
 PREFIX = "scene2img."
-KFP_RUN_ID_ENV = "SCENE2IMG_KFP_RUN_ID"  # set by the KFP components from the run-id placeholder
+NOT_KFP = "none (not run by KFP)"
 # Set by the runner that starts a component's container (scene2img.pipeline.docker): the image's
 # name and its ID (sha256 of its configuration), so a run says exactly which build it ran in.
+# Read here like the host and the accelerator: a fact of the process, not of what it was asked.
 IMAGE_ENV = "SCENE2IMG_IMAGE"
 IMAGE_ID_ENV = "SCENE2IMG_IMAGE_ID"
+NOT_CONTAINER = "none (not run in a container)"
 
 
 def git_state(repo: Path = PROJECT_ROOT) -> dict[str, str]:
@@ -88,6 +92,7 @@ def lineage_tags(
     params: dict[str, Any],  # the full resolved params
     dataset_url: str | Path | None = None,  # processed dataset the run read
     stage: str | None = None,  # train_layout, train_image, evaluate, ...
+    kfp_run_id: str | None = None,  # the KFP run that launched this one (None: not KFP)
     extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """The lineage tags for one run, keys prefixed `scene2img.`."""
@@ -98,9 +103,9 @@ def lineage_tags(
         "params": _params_json(params),
         "host": socket.gethostname(),
         "accelerator": accelerator(),
-        "kfp_run_id": os.environ.get(KFP_RUN_ID_ENV, "none (not run by KFP)"),
-        "image": os.environ.get(IMAGE_ENV, "none (not run in a container)"),
-        "image_id": os.environ.get(IMAGE_ID_ENV, "none (not run in a container)"),
+        "kfp_run_id": kfp_run_id or NOT_KFP,
+        "image": os.environ.get(IMAGE_ENV, NOT_CONTAINER),
+        "image_id": os.environ.get(IMAGE_ID_ENV, NOT_CONTAINER),
     }
     if stage:
         tags["stage"] = stage

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from scene2img.models.boxes import masks_to_layout
+from scene2img.models.boxes import masks_to_layout, real_objects
 
 __all__ = ["draw_layout", "draw_layout_pairs"]
 
@@ -28,7 +28,7 @@ def draw_layout(
 ) -> Image.Image:
     """One layout as an RGB image: masks as tints (optional), then boxes with class names."""
     canvas = np.full((size, size, 3), 255.0)
-    keep = valid & (objects != 0)  # __image__ is the whole canvas
+    keep = real_objects(objects, valid)  # __image__ is the whole canvas
     if masks is not None and keep.any():
         pasted = masks_to_layout(boxes[keep][None].float(), masks[keep][None].float(),
                                  size)[0].clamp(0, 1)  # [N, S, S]

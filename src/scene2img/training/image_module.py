@@ -1,4 +1,5 @@
-"""The image GAN under Lightning: a thin module around the nets and `LayoutGANLoss`.
+"""The image GAN under Lightning: a thin module around the nets and `LayoutGANLoss`. It receives
+its networks from the stage that builds them (`scene2img.stages.train_image.image_gan_module`).
 
 Manual optimisation: each training step is one `LayoutGANLoss.step` (G forward, D update, G
 update), then the EMA update. Lightning counts both optimiser steps, so `trainer.global_step` is
@@ -22,10 +23,11 @@ from torch.utils.data import default_collate
 
 from scene2img.config import ImageDiscriminatorParams, ImageGeneratorParams, TrainImageParams
 from scene2img.errors import ConfigError
+from scene2img.models.boxes import real_objects
 from scene2img.models.crn import CRNGenerator
 from scene2img.models.discriminator import LostGANDiscriminator
 from scene2img.models.gan_loss import LayoutGANLoss, update_ema
-from scene2img.models.generator import LostGANGenerator, box_masks, masks_to_grid, real_objects
+from scene2img.models.generator import LostGANGenerator, box_masks, masks_to_grid
 
 log = logging.getLogger(__name__)
 GENERATORS = {"lostgan": LostGANGenerator, "crn": CRNGenerator}
@@ -64,32 +66,6 @@ def generator_param_groups(G: nn.Module, lr: float, mapping_scale: float) -> lis
     if mapping:
         groups.append({"params": mapping, "lr": lr * mapping_scale})
     return groups
-
-
-# --------------------------------------------------------------------------------------------
-# what an exported generator's config says about its masks
-
-
-def masks_source(gt_masks: bool) -> str:
-    """What G's masks are: "ground-truth" (given by the caller) or "regressed" (its own)."""
-    return "ground-truth" if gt_masks else "regressed"
-
-
-def takes_masks(config: dict) -> bool:
-    """Whether an exported generator must be given masks (trained with `gt_masks`): the data's
-    in ground-truth-layout evaluation, the layout model's in predicted-layout mode and serving."""
-    return config.get("masks") == masks_source(True)
-
-
-def check_mask_sizes(gen_config: dict, layout_config: dict | None, where: str) -> None:
-    """A generator that takes masks needs the layout model's M x M to be its own."""
-    if layout_config is None or not takes_masks(gen_config):
-        return
-    m_gen, m_lay = gen_config["g"]["mask_size"], layout_config.get("mask_size")
-    if m_gen != m_lay:
-        raise ConfigError(f"{where}: the image model takes {m_gen} x {m_gen} masks but the "
-                          f"layout model predicts {m_lay} x {m_lay}; train them with the same "
-                          "mask size")
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """The layout model's LightningModule: a thin shell over `LayoutModel`, `LayoutDiscriminator`
-and `LayoutLoss` (plain modules, in `scene2img.models.layout`).
+and `LayoutLoss` (plain modules, in `scene2img.models.layout`). Like `ImageGANModule`, it receives
+its networks (and its metrics, `scene2img.evaluation.layout_metrics`) from the stage that builds
+them (`scene2img.stages.train_layout.layout_module`).
 
 One step function serves train, val and test. Logged keys: `{stage}/loss`, `{stage}/loss_box`,
 `{stage}/loss_mask` (and `loss_g_adv`, `loss_d` with the discriminator); at validation and test
 `{stage}/box_iou`, `{stage}/recall_at_0.3`, `{stage}/recall_at_0.5` and, where the data has masks,
-`{stage}/mask_iou`; `by_class[stage]` keeps the last epoch's per-class R@0.5. At each validation a drawing of the first validation layouts (predicted beside
-ground truth) goes to MLflow as `layouts/step_NNNNNN.png`.
+`{stage}/mask_iou`; `by_class[stage]` keeps the last epoch's per-class R@0.5. At each validation
+a drawing of the first validation layouts (predicted beside ground truth) goes to MLflow as
+`layouts/step_NNNNNN.png`.
 
 Optimisation is automatic with one Adam of two parameter groups (model, discriminator): the loss
 routes each network's gradients (see `LayoutLoss`), so a step is one backward pass, one optimiser
@@ -21,16 +24,16 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import MLFlowLogger
 from torch import nn
+from torchmetrics import Metric
 
 from scene2img.config import TrainLayoutParams
 from scene2img.data.vocab import Vocab
 from scene2img.models.layout import LayoutDiscriminator, LayoutLoss, LayoutModel
 from scene2img.training.drawing import draw_layout_pairs
-from scene2img.training.metrics import LayoutMetrics
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LayoutModule", "build_layout_model"]
+__all__ = ["LayoutModule", "build_layout_discriminator", "build_layout_model"]
 
 
 def build_layout_model(params: TrainLayoutParams, vocab: Vocab) -> LayoutModel:
@@ -51,19 +54,34 @@ def build_layout_model(params: TrainLayoutParams, vocab: Vocab) -> LayoutModel:
     )
 
 
-class LayoutModule(pl.LightningModule):
-    """Trains a `LayoutModel` (and, when `adv_loss_weight > 0`, a `LayoutDiscriminator`)."""
+def build_layout_discriminator(params: TrainLayoutParams, vocab: Vocab
+                               ) -> LayoutDiscriminator | None:
+    """The mask discriminator when `adv_loss_weight > 0`, else None."""
+    if params.adv_loss_weight <= 0:
+        return None
+    return LayoutDiscriminator(vocab.num_objects, params.d_dim, params.mask_size)
 
-    def __init__(self, params: TrainLayoutParams, vocab: Vocab) -> None:
+
+class LayoutModule(pl.LightningModule):
+    """Trains a `LayoutModel` (and, when given, a `LayoutDiscriminator`); it receives both, and
+    the layout metrics it updates at validation and test (`evaluation.layout_metrics`)."""
+
+    def __init__(
+        self,
+        model: LayoutModel,
+        disc: LayoutDiscriminator | None,  # None: no adversarial mask loss
+        params: TrainLayoutParams,
+        object_names: list[str | None],  # vocab.object_idx_to_name, for the drawings
+        metrics: dict[str, Metric],  # "val" and "test": LayoutMetrics(num_classes)
+    ) -> None:
         super().__init__()
         self.params = params
-        self.object_names = list(vocab.object_idx_to_name)
-        self.model = build_layout_model(params, vocab)
-        self.disc = LayoutDiscriminator(vocab.num_objects, params.d_dim, params.mask_size) \
-            if params.adv_loss_weight > 0 else None
+        self.object_names = list(object_names)
+        self.model = model
+        self.disc = disc
         self.loss = LayoutLoss(self.model, self.disc, params.box_loss_weight,
                                params.mask_loss_weight, params.adv_loss_weight, params.box_loss)
-        self.metrics = nn.ModuleDict({s: LayoutMetrics(vocab.num_objects) for s in ("val", "test")})
+        self.metrics = nn.ModuleDict(metrics)
         self.by_class: dict[str, dict[int, tuple[int, float]]] = {}  # the last epoch's, per stage
         self._drawing: dict[str, torch.Tensor] | None = None
 

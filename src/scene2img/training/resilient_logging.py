@@ -24,7 +24,7 @@ from scene2img.files import atomic_write_bytes
 log = logging.getLogger(__name__)
 SPOOL_FILE = "pending.pkl"
 # Calls that only record something: safe to keep and replay later.
-_SPOOLED = {"log_batch", "log_metric", "log_param", "set_tag", "log_artifact", "log_image",
+_SPOOLED = {"log_batch", "log_metric", "log_param", "set_tag", "set_experiment_tag", "log_artifact", "log_image",
             "set_terminated"}
 RETRY_EVERY_S = 5.0  # while the server is away, try again at most this often
 

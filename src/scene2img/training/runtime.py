@@ -1,16 +1,10 @@
 """What the training stages share: seeding, the Lightning `Trainer` from `TrainerParams`, the
-MLflow logger from `TrackingParams`, and the exported-model file format.
-
-An exported model is one `torch.save` file holding only plain containers and tensors, so that it
-loads with `torch.load(..., weights_only=True)`:
-
-    {"format": "scene2img.<kind>", "format_version": 1, "state_dict": {...},
-     "config": {...}, "vocab": {...sg2im keys...}, "extra": {...}}
+MLflow logger from `TrackingParams` and the checkpoint to resume from. (Exported models:
+`scene2img.training.export`.)
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import zipfile
 from pathlib import Path
@@ -22,12 +16,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import MLFlowLogger
 
 from scene2img.config import TrackingParams, TrainerParams
-from scene2img.data.vocab import Vocab
 from scene2img.errors import ModelError
-from scene2img.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
-EXPORT_FORMAT_VERSION = 1
 LAST_CHECKPOINT = "last.ckpt"
 # what Lightning needs in a checkpoint to resume training, not only load weights
 _TRAINING_STATE = frozenset({"state_dict", "optimizer_states", "loops", "global_step"})
@@ -148,38 +139,3 @@ def _check_checkpoint(path: Path, module: pl.LightningModule) -> None:
 
 def _shape(value: Any) -> list[int] | None:
     return list(value.shape) if isinstance(value, torch.Tensor) else None
-
-
-def save_export(path: Path, kind: str, state_dict: dict[str, torch.Tensor], config: dict,
-                vocab: Vocab, extra: dict | None = None) -> Path:
-    """Write an exported model atomically (state dict + config + vocab, weights_only-safe)."""
-    payload = {
-        "format": f"scene2img.{kind}",
-        "format_version": EXPORT_FORMAT_VERSION,
-        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-        "config": config,
-        "vocab": vocab.to_json(),
-        "extra": extra or {},
-    }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    return atomic_write_bytes(path, buf.getvalue())
-
-
-def load_export(path: str | Path, kind: str) -> dict:
-    """Load an exported model with `weights_only=True`; clear errors for wrong or corrupt files."""
-    path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"{path}: model file not found") from None
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        raise ModelError(f"{path}: not a loadable scene2img model ({type(exc).__name__}: {exc})") \
-            from None
-    if not isinstance(payload, dict) or payload.get("format") != f"scene2img.{kind}":
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ModelError(f"{path}: expected a scene2img.{kind} export, found {found!r}")
-    if payload.get("format_version") != EXPORT_FORMAT_VERSION:
-        raise ModelError(f"{path}: export format version {payload.get('format_version')}, this "
-                         f"code reads {EXPORT_FORMAT_VERSION}; re-export the model")
-    return payload

@@ -9,7 +9,8 @@ import importlib
 import pytest
 import torch
 
-MODULES = ["backbones", "diversity", "evaluator", "images", "mask_agreement", "metrics", "protocol",
+MODULES = ["backbones", "diversity", "evaluator", "images", "layout_metrics", "mask_agreement",
+           "metrics", "protocol",
            "report"]
 
 

@@ -1,13 +1,21 @@
-"""The compiled DAG: committed YAML up to date, task graph, GPUs, node pool, retries, caching."""
+"""The compiled DAG: committed YAML up to date, task graph, per-step params, image, GPUs, node
+pool, retries, caching, the KFP run id."""
 
 from __future__ import annotations
 
+import json
+
 import yaml
+from pipelines.scene2img_pipeline import COMPILED, make_pipeline
 
+from scene2img.cli import main
 from scene2img.config import load_params
-from scene2img.pipeline.local import compile_pipeline, load_pipeline_module
+from scene2img.pipeline.local import compile_pipeline
+from scene2img.pipeline.params import KFP_RUN_ID_ENV, STEPS, argument, step_params
 
-COMMITTED = load_pipeline_module().COMPILED
+
+def _compile(tmp_path, params):
+    return compile_pipeline(make_pipeline, params, tmp_path / "p.yaml")
 
 
 def _load(path):
@@ -26,17 +34,17 @@ def _tasks(pipeline):
 
 
 def test_committed_yaml_matches_a_fresh_compile(tmp_path):
-    fresh = compile_pipeline(tmp_path / "p.yaml", load_params())
-    assert fresh.read_text() == COMMITTED.read_text(), (
+    fresh = _compile(tmp_path, load_params())
+    assert fresh.read_text() == COMPILED.read_text(), (
         "pipelines/scene2img_pipeline.yaml is stale: run `scene2img pipeline compile` and "
         "commit the diff")
 
 
-def test_dag_shape(tmp_path):
-    pipeline, _ = _load(compile_pipeline(tmp_path / "p.yaml", load_params()))
+def test_dag_shape_and_per_step_params(tmp_path):
+    params = load_params()
+    pipeline, _ = _load(_compile(tmp_path, params))
     tasks = _tasks(pipeline)
-    assert set(tasks) == {"ingest", "preprocess", "train-layout", "train-image", "evaluate",
-                          "register", "promote"}
+    assert set(tasks) == {step.replace("_", "-") for step in STEPS}
     deps = {name: set(t.get("dependentTasks", [])) for name, t in tasks.items()}
     assert deps["ingest"] == set()
     assert deps["preprocess"] == {"ingest"}
@@ -48,16 +56,26 @@ def test_dag_shape(tmp_path):
     assert "evaluate" in condition["dependentTasks"]
     assert "evaluate-Output" in condition["triggerPolicy"]["condition"]
     assert "== 'pass'" in condition["triggerPolicy"]["condition"]
-    # parameters default from params.yaml: the whole resolved configuration
-    default = pipeline["root"]["inputDefinitions"]["parameters"]["params"]["defaultValue"]
-    assert yaml.safe_load(default) == load_params().to_dict()
+    # one parameter per step, defaulting to only the keys that step reads
+    inputs = pipeline["root"]["inputDefinitions"]["parameters"]
+    assert set(inputs) == {argument(step) for step in STEPS}
+    for step in STEPS:
+        assert inputs[argument(step)]["defaultValue"] == step_params(params, step)
+    assert set(json.loads(inputs["preprocess_params"]["defaultValue"])) == {"preprocess"}
+    ingest = json.loads(inputs["ingest_params"]["defaultValue"])
+    assert ingest["preprocess"] == {"source": params.preprocess.source}
+    assert set(ingest["pipeline"]) == {"ingest"}
+    # each task reads its own step's parameter, and no other
+    for name, task in tasks.items():
+        wired = task["inputs"]["parameters"]["params"]["componentInputParameter"]
+        assert wired.removeprefix("pipelinechannel--") == argument(name.replace("-", "_"))
 
 
 def test_task_settings_follow_the_pipeline_section(tmp_path):
     params = load_params(overrides=["pipeline.gpus=4", "pipeline.retries=3",
                                     "pipeline.caching.evaluate=false", "pipeline.shm_size=32Gi"])
     cfg = params.pipeline
-    pipeline, platform = _load(compile_pipeline(tmp_path / "p.yaml", params))
+    pipeline, platform = _load(_compile(tmp_path, params))
     tasks = _tasks(pipeline)
     for name, task in tasks.items():
         step = name.replace("-", "_")
@@ -80,3 +98,39 @@ def test_task_settings_follow_the_pipeline_section(tmp_path):
         assert "nodeSelector" not in platform[f"exec-{name}"]
     for executor in executors.values():
         assert executor["container"]["image"] == cfg.image
+
+
+def test_kfp_run_id_comes_from_the_pod_label_not_a_task_input(tmp_path):
+    """A task input would enter KFP's cache key (the backend resolves the run-id placeholder
+    first), so no run would reuse a cached training task: the tasks that log to MLflow read
+    the run id from their pod's `pipeline/runid` label instead."""
+    compiled = _compile(tmp_path, load_params())
+    assert "pipeline_job_uuid" not in compiled.read_text()
+    pipeline, platform = _load(compiled)
+    for step in ("train-layout", "train-image", "evaluate", "register", "promote"):
+        (env,) = platform[f"exec-{step}"]["fieldPathAsEnv"]
+        assert env == {"name": KFP_RUN_ID_ENV, "fieldPath": "metadata.labels['pipeline/runid']"}
+    for step in ("ingest", "preprocess"):
+        assert "fieldPathAsEnv" not in platform[f"exec-{step}"]
+
+
+def test_cli_compile_takes_the_image_and_experiment_from_the_params(tmp_path, capfd):
+    out = tmp_path / "custom.yaml"
+    assert main(["pipeline", "compile", "--out", str(out), "--experiment", "demo",
+                 "-S", "pipeline.image=registry.example/scene2img@sha256:abc"]) == 0
+    assert f"wrote {out}" in capfd.readouterr().out
+    pipeline, _ = _load(out)
+    images = {e["container"]["image"] for e in pipeline["deploymentSpec"]["executors"].values()}
+    assert images == {"registry.example/scene2img@sha256:abc"}
+    defaults = pipeline["root"]["inputDefinitions"]["parameters"]
+    demo = load_params(experiment="demo")
+    train_image = json.loads(defaults["train_image_params"]["defaultValue"])
+    assert train_image["train_image"]["max_steps"] == demo.train_image.max_steps == 500
+
+
+def test_cli_compile_reports_bad_params_in_one_line(tmp_path, capfd):
+    out = tmp_path / "never.yaml"
+    assert main(["pipeline", "compile", "--out", str(out), "-S", "pipeline.caching.serve=true"]) == 2
+    err = capfd.readouterr().err
+    assert "pipeline.caching" in err and "unknown: ['serve']" in err and "Traceback" not in err
+    assert not out.exists()

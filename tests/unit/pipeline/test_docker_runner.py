@@ -9,6 +9,8 @@ own `create_api_error_from_http_exception`, as a client talking to podman sees i
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import docker.errors
 import pytest
@@ -20,6 +22,7 @@ from scene2img.pipeline.docker import (
     PodmanTolerantClient,
     _Container,
     check_reachable,
+    docker_runner,
     is_removed_container,
 )
 
@@ -172,4 +175,104 @@ def test_an_unknown_runner_is_refused(tmp_path):
     from scene2img.pipeline.local import run_local
 
     with pytest.raises(PipelineError, match="choose subprocess or docker"):
-        run_local(load_params(), until="ingest", root=tmp_path, runner="kubernetes")
+        run_local(lambda params, until: None, load_params(), until="ingest", root=tmp_path,
+                  runner="kubernetes")
+
+
+def test_cli_without_podman_says_so_in_one_line(tmp_path, monkeypatch, capfd):
+    from scene2img.cli import main
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no podman on it
+    assert main(["pipeline", "run", "--local", "--runner", "docker", "--root", str(tmp_path),
+                 "-S", "tracking.uri=http://127.0.0.1:5000"]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == ["scene2img: error: --runner docker needs podman (`make image-tools`) or a "
+                   "running docker with DOCKER_HOST set"]
+
+
+class _Engine(BaseHTTPRequestHandler):
+    """podman 4.3's Docker API, as far as `docker_runner` asks it: the version, a ping, and the
+    image (`image`: its inspect JSON; None: the 404 podman gives for an image never built, whose
+    "image not known" is not Docker's "No such image", so docker-py raises NotFound, not
+    ImageNotFound)."""
+
+    image: dict | None = None
+
+    def do_GET(self):
+        if self.path.endswith("/version"):
+            self._answer(200, {"ApiVersion": "1.41", "Version": "4.3.1"})
+        elif self.path.endswith("/_ping"):
+            self._answer(200, "OK")
+        elif self.image is not None:
+            self._answer(200, self.image)
+        else:
+            ref = "localhost/scene2img:latest"
+            self._answer(404, {"cause": "image not known", "response": 404,
+                               "message": f"failed to find image {ref}: {ref}: image not known"})
+
+    def _answer(self, status, body):
+        data = (body if isinstance(body, str) else json.dumps(body)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    """An `_Engine` on loopback, as DOCKER_HOST; set `engine.image` to have the image."""
+    handler = type("Engine", (_Engine,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.server_address[1]}")
+    yield handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_image_never_built_is_refused_in_one_line(engine):
+    params = load_params(overrides=["tracking.uri=http://127.0.0.1:5000"])
+    refused = pytest.raises(PipelineError,
+                            match=r"image 'localhost/scene2img:latest' not found.*make image")
+    with refused, docker_runner(params):
+        pass
+
+
+def test_run_local_in_the_image_a_cache_per_build_and_the_run_id_in_the_containers(engine,
+                                                                                    tmp_path):
+    """run_local's side of --runner docker, up to the tasks: nothing runs in a container here."""
+    import io
+
+    from kfp.local import config, docker_task_handler
+
+    from scene2img.pipeline.local import run_local
+
+    image_id = "sha256:" + "ab12" * 16
+    engine.image = {"Id": image_id, "RepoTags": ["localhost/scene2img:latest",
+                                                 "localhost/scene2img:c0ffee-constraints-12"]}
+    original = docker_task_handler.run_docker_container
+    seen = {}
+
+    def make_pipeline(params, until):
+        def pipeline(**arguments):  # what the tasks would start with
+            cfg = config.LocalExecutionConfig.instance
+            seen.update(env=cfg.runner.container_run_args["environment"], cache=cfg.cache_root,
+                        patched=docker_task_handler.run_docker_container is not original)
+        return pipeline
+
+    out = io.StringIO()
+    run = run_local(make_pipeline, load_params(overrides=["tracking.uri=http://127.0.0.1:5000"]),
+                    until="ingest", root=tmp_path, out=out, runner="docker")
+    ref = "localhost/scene2img:c0ffee-constraints-12"
+    assert run.image == f"{ref} ({image_id})"
+    assert f"  in the image {ref} ({image_id})" in out.getvalue().splitlines()
+    assert seen["cache"] == str(tmp_path / "cache" / "image-ab12ab12ab12")
+    assert seen["env"]["KFP_RUN_ID"] == run.kfp_run_id
+    assert seen["env"]["SCENE2IMG_IMAGE"] == ref and seen["env"]["SCENE2IMG_IMAGE_ID"] == image_id
+    assert "SCENE2IMG_PROGRESS" not in seen["env"]  # no bars in a log read back whole
+    assert seen["patched"] and docker_task_handler.run_docker_container is original

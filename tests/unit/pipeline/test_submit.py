@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from scene2img.cli import main
+from scene2img.pipeline.params import STEPS, argument
 from tests.conftest import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "pipelines" / "scene2img_pipeline.yaml"
@@ -79,8 +80,12 @@ def test_submit_creates_a_run_with_the_params(kfp_api, capsys):
     (run,) = _posted(requests, "/runs")
     assert run["display_name"] == "nightly"
     assert run["experiment_id"] == "exp-1"
-    params = json.loads(run["runtime_config"]["parameters"]["params"])
-    assert params["tracking"]["uri"] == "http://mlflow.mlflow:5000"
+    arguments = run["runtime_config"]["parameters"]
+    assert set(arguments) == {argument(step) for step in STEPS}  # each step's own params
+    for step in ("train_layout", "train_image", "evaluate", "register", "promote"):
+        assert json.loads(arguments[argument(step)])["tracking"]["uri"] == \
+            "http://mlflow.mlflow:5000"
+    assert "tracking" not in json.loads(arguments["preprocess_params"])
     spec = json.dumps(run["pipeline_spec"])
     name = next(yaml.safe_load_all(PACKAGE.read_text()))["pipelineInfo"]["name"]
     assert f'"{name}"' in spec
@@ -95,7 +100,7 @@ def test_submit_with_a_schedule_creates_a_recurring_run(kfp_api, capsys):
     (job,) = _posted(requests, "/recurringruns")
     assert job["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
     assert job["experiment_id"] == "exp-1"
-    assert "params" in job["runtime_config"]["parameters"]
+    assert set(job["runtime_config"]["parameters"]) == {argument(step) for step in STEPS}
     assert not _posted(requests, "/runs")
 
 

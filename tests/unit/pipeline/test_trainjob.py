@@ -9,6 +9,7 @@ import pytest
 
 from scene2img.config import load_params
 from scene2img.pipeline import PipelineError
+from scene2img.pipeline.params import KFP_RUN_ID_ENV, step_params, typed
 from scene2img.pipeline.trainjob import build_trainjob, trainjob_state
 
 K8S = "1.33.0"
@@ -16,11 +17,14 @@ K8S = "1.33.0"
 
 @pytest.fixture()
 def params():
-    return load_params(overrides=["pipeline.train_nodes=4", "pipeline.gpus=8"])
+    """What the train-image step receives: only its keys."""
+    full = load_params(overrides=["pipeline.train_nodes=4", "pipeline.gpus=8"])
+    return typed("train_image", step_params(full, "train_image"))
 
 
 def test_manifest_structure(params):
-    job = build_trainjob("train_image", params, "s3://bucket/data", "s3://bucket/out")
+    job = build_trainjob("train_image", params, "s3://bucket/data", "s3://bucket/out",
+                         kfp_run_id="run-7")
     assert job["apiVersion"] == "trainer.kubeflow.org/v1alpha1" and job["kind"] == "TrainJob"
     assert set(job["spec"]) == {"runtimeRef", "trainer", "runtimePatches"}
     assert job["spec"]["runtimeRef"] == {"name": "torch-distributed",
@@ -36,6 +40,9 @@ def test_manifest_structure(params):
     run = json.loads(next(e["value"] for e in trainer["env"] if e["name"] == "SCENE2IMG_PARAMS"))
     assert run["trainer"]["num_nodes"] == 4 and run["trainer"]["devices"] == 8
     assert run["trainer"]["strategy"] == "ddp"
+    assert set(run) == {"train_image", "data", "trainer", "tracking", "pipeline"}  # the step's
+    assert typed("train_image", json.dumps(run)).train_image == params.train_image  # node reads
+    assert {"name": KFP_RUN_ID_ENV, "value": "run-7"} in trainer["env"]
     secret_refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in trainer["env"]
                    if "valueFrom" in e}
     assert secret_refs == {"scene2img-s3", "scene2img-mlflow"}
@@ -52,6 +59,8 @@ def test_manifest_structure(params):
     assert len(name) <= 63 and name == name.lower() and "_" not in name
     assert build_trainjob("train_image", params, "s3://bucket/data",
                           "s3://bucket/out")["metadata"]["name"] == name
+    assert KFP_RUN_ID_ENV not in {e["name"] for e in build_trainjob(
+        "train_image", params, "s3://b/d", "s3://b/o")["spec"]["trainer"]["env"]}
 
 
 def test_embedded_kubernetes_types_validate(params):

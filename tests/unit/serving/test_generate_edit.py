@@ -14,7 +14,7 @@ from PIL import Image
 from scene2img.errors import ConfigError, ModelError, SceneGraphError
 from scene2img.serving.edit import edit, edit_locality
 from scene2img.serving.pipeline import SceneToImage
-from scene2img.training.image_module import check_mask_sizes
+from scene2img.training.export import check_mask_sizes
 
 CLI = str(Path(sys.executable).with_name("scene2img"))
 GRAPH = {"version": 1,
@@ -142,7 +142,7 @@ def test_coco_generation_and_edits_with_learned_masks(coco_model: SceneToImage) 
 def test_model_on_ground_truth_masks_paints_with_the_layout_models(coco_model) -> None:
     """An image model trained with `gt_masks` is given the layout model's predicted masks (as in
     the evaluation's predicted-layout mode), zero for `__image__`."""
-    from scene2img.stages.train_image import generator_from_config
+    from scene2img.training.export import generator_from_config
 
     config = {**coco_model.generator_config, "masks": "ground-truth"}
     G = generator_from_config(config).eval()
@@ -155,3 +155,22 @@ def test_model_on_ground_truth_masks_paints_with_the_layout_models(coco_model) -
     assert float(given[0, 4].abs().max()) == 0.0
     with pytest.raises(ConfigError, match="takes 16 x 16 masks but the layout model predicts 8"):
         check_mask_sizes(config, {**coco_model.layout_config, "mask_size": 8}, "here")
+
+
+def test_geometry_and_class_edits(model: SceneToImage) -> None:
+    before = model.generate(model.parse(GRAPH), seed=0)
+    after = edit(model, before.state, [
+        {"op": "set_box", "index": 0, "box": [0.1, 0.6, 0.2, 0.1]},
+        {"op": "replace", "index": 1, "name": "house"},
+        {"op": "remove_relationship", "subject": 0, "object": 1}])
+    assert np.allclose(after.boxes[0], [0.1, 0.6, 0.2, 0.1])
+    assert np.allclose(after.boxes[1], before.boxes[1])  # replaced: same place
+    assert after.state["objects"][1]["z"] == before.state["objects"][1]["z"]  # and latent
+    assert after.graph.objects[1].name == "house" and after.graph.relationships == [
+        (3, "above", 2)]
+    with pytest.raises(SceneGraphError, match=r"ops\[0\].box: .* outside the unit square"):
+        edit(model, before.state, [{"op": "set_box", "index": 0, "box": [0.9, 0, 2, 1]}])
+    with pytest.raises(SceneGraphError, match="unknown class 'truck'"):
+        edit(model, before.state, [{"op": "replace", "index": 0, "name": "truck"}])
+    with pytest.raises(SceneGraphError, match=r"ops\[0\].name: expected a class name"):
+        edit(model, before.state, [{"op": "replace", "index": 0}])

@@ -47,11 +47,12 @@ def test_raw_dvc_hash_reaches_the_manifest_and_the_tags(tmp_path: Path) -> None:
 
 
 def test_kfp_run_id_and_params(monkeypatch) -> None:
-    monkeypatch.setenv("SCENE2IMG_KFP_RUN_ID", "run-123")
     params = load_params().to_dict()
-    tags = lineage_tags(params)
+    tags = lineage_tags(params, kfp_run_id="run-123")
     assert tags["scene2img.kfp_run_id"] == "run-123"
     assert tags["scene2img.image"] == "none (not run in a container)"
+    monkeypatch.setenv("KFP_RUN_ID", "run-9")  # an argument only: the environment is not read
+    assert lineage_tags(params)["scene2img.kfp_run_id"] == "none (not run by KFP)"
     assert tags["scene2img.params_sha256"] != lineage_tags({"x": 1})["scene2img.params_sha256"]
     flat = flatten_params(params)
     assert flat["preprocess.vg.min_object_instances"] == "2000"

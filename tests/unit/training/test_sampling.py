@@ -52,3 +52,22 @@ def test_resumed_stream_draws_the_same_graphs_and_epochs_draw_new_ones(toy_coco:
     other_seed = stream(toy_coco, 0, seed=1)
     assert not all(torch.equal(a["triples"], b["triples"]) for a, b in zip(full, other_seed,
                                                                             strict=False))
+
+
+def test_sampler_splits_global_batches_and_resumes():
+    pos = DataPosition()
+    one = ResumableBatchSampler(30, 8, pos, seed=3, flip=True)
+    ranks = [ResumableBatchSampler(30, 4, pos, seed=3, flip=True, rank=r, world_size=2)
+             for r in range(2)]
+    assert len(one) == len(ranks[0]) == 3
+    for p in range(7):  # across epochs
+        assert one.batch(p) == ranks[0].batch(p) + ranks[1].batch(p)
+    first = list(one)
+    assert len({i for b in first for i, _, _ in b}) == 24  # no repeats within an epoch
+    assert any(f for b in first for _, f, _ in b) and not all(f for b in first for _, f, _ in b)
+    assert {e for b in first for _, _, e in b} == {0}  # the epoch: the relation draw
+    pos.batches = 4  # resumed in the second epoch, after its first batch
+    assert list(one) == [one.batch(4), one.batch(5)]
+    assert one.batch(3) != one.batch(0)  # a new epoch, a new order
+    no_flip = ResumableBatchSampler(30, 8, DataPosition(), seed=3)
+    assert not any(f for b in no_flip for _, f, _ in b)

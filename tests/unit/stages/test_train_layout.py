@@ -1,5 +1,5 @@
-"""Training the layout model: metrics, the resumable data order, the stage end to end (CLI, export,
-MLflow), exact resume, DDP on two CPU processes, and bad scene graphs in loading and inference."""
+"""Stage `train_layout`: end to end (CLI, export, MLflow), the exported model on a scene graph,
+bad scene graphs in data loading, exact resume, bf16, and DDP on two CPU processes."""
 
 from __future__ import annotations
 
@@ -16,17 +16,13 @@ from scene2img.cli import main
 from scene2img.config import load_params
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.vocab import Vocab
-from scene2img.errors import ModelError, SceneGraphError
-from scene2img.stages.train_layout import (
-    MODEL_FILE,
-    load_layout_model,
-    predict_layout,
-    train_layout,
-)
-from scene2img.training.layout_module import LayoutModule
-from scene2img.training.metrics import LayoutMetrics, class_mean_baseline, class_mean_boxes
+from scene2img.errors import SceneGraphError
+from scene2img.serving.schema import SceneGraph, SceneObject
+from scene2img.serving.tensors import graph_tensors, predict_layout
+from scene2img.stages.train_layout import layout_module, train_layout
+from scene2img.training.export import LAYOUT_MODEL_FILE, load_layout_model
 from scene2img.training.runtime import build_trainer, seed_everything
-from scene2img.training.sampling import DataPosition, ResumableBatchSampler, ResumableDataModule
+from scene2img.training.sampling import DataPosition, ResumableDataModule
 from tests.unit.training import bad_checkpoints
 
 TINY = ["train_layout.embed_dim=16", "train_layout.gconv_dim=16", "train_layout.gconv_hidden=32",
@@ -42,75 +38,6 @@ def tiny_params(tmp_path: Path, *extra: str):
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-# --------------------------------------------------------------------------------------------
-# metrics and data order
-
-
-def test_layout_metrics_match_a_reference_loop():
-    gen = torch.Generator().manual_seed(0)
-    pred, gt = torch.rand(4, 5, 4, generator=gen) * 0.6, torch.rand(4, 5, 4, generator=gen) * 0.6
-    pred[0, :2] = gt[0, :2]  # some exact hits
-    objects = torch.randint(0, 3, (4, 5), generator=gen)
-    valid = torch.rand(4, 5, generator=gen) > 0.2
-    masks_p, masks_t = torch.rand(4, 5, 3, 3, generator=gen), torch.rand(4, 5, 3, 3, generator=gen)
-    has = torch.tensor([True, False, True, False])
-
-    ious, mious = [], []
-    for b in range(4):
-        for o in range(5):
-            if not valid[b, o] or objects[b, o] == 0:
-                continue
-            (x0, y0, w0, h0), (x1, y1, w1, h1) = pred[b, o].tolist(), gt[b, o].tolist()
-            iw = max(0.0, min(x0 + w0, x1 + w1) - max(x0, x1))
-            ih = max(0.0, min(y0 + h0, y1 + h1) - max(y0, y1))
-            ious.append(iw * ih / (w0 * h0 + w1 * h1 - iw * ih))
-            if has[b]:
-                p, t = masks_p[b, o] >= 0.5, masks_t[b, o] >= 0.5
-                mious.append(((p & t).sum() / (p | t).sum()).item() if (p | t).any() else 1.0)
-    metric = LayoutMetrics()
-    metric.update(pred[:2], gt[:2], objects[:2], valid[:2], masks_p[:2], masks_t[:2], has[:2])
-    metric.update(pred[2:], gt[2:], objects[2:], valid[2:], masks_p[2:], masks_t[2:], has[2:])
-    out = metric.compute()
-    assert out["box_iou"].item() == pytest.approx(np.mean(ious), abs=1e-5)
-    assert out["recall_at_0.5"].item() == pytest.approx(np.mean(np.array(ious) >= 0.5), abs=1e-6)
-    assert out["recall_at_0.3"].item() == pytest.approx(np.mean(np.array(ious) >= 0.3), abs=1e-6)
-    assert out["mask_iou"].item() == pytest.approx(np.mean(mious), abs=1e-5)
-    metric.reset()
-    metric.update(gt, gt, objects, valid)
-    out = metric.compute()
-    assert out["recall_at_0.5"].item() == 1.0 and "mask_iou" not in out
-
-
-def test_class_mean_baseline(toy_vg):
-    train = SceneGraphDataset(toy_vg, "train", 16)
-    means = class_mean_boxes(train)
-    assert means.shape == (train.vocab.num_objects, 4)
-    assert torch.allclose(means[0], torch.tensor([0.0, 0.0, 1.0, 1.0]))  # __image__
-    baseline = class_mean_baseline(means, SceneGraphDataset(toy_vg, "val", 16))
-    scores = {k: float(v) for k, v in baseline.compute().items()}
-    assert set(scores) == {"box_iou", "recall_at_0.3", "recall_at_0.5"}
-    assert 0.0 < scores["recall_at_0.5"] < 1.0
-
-
-def test_sampler_splits_global_batches_and_resumes():
-    pos = DataPosition()
-    one = ResumableBatchSampler(30, 8, pos, seed=3, flip=True)
-    ranks = [ResumableBatchSampler(30, 4, pos, seed=3, flip=True, rank=r, world_size=2)
-             for r in range(2)]
-    assert len(one) == len(ranks[0]) == 3
-    for p in range(7):  # across epochs
-        assert one.batch(p) == ranks[0].batch(p) + ranks[1].batch(p)
-    first = list(one)
-    assert len({i for b in first for i, _, _ in b}) == 24  # no repeats within an epoch
-    assert any(f for b in first for _, f, _ in b) and not all(f for b in first for _, f, _ in b)
-    assert {e for b in first for _, _, e in b} == {0}  # the epoch: the relation draw
-    pos.batches = 4  # resumed in the second epoch, after its first batch
-    assert list(one) == [one.batch(4), one.batch(5)]
-    assert one.batch(3) != one.batch(0)  # a new epoch, a new order
-    no_flip = ResumableBatchSampler(30, 8, DataPosition(), seed=3)
-    assert not any(f for b in no_flip for _, f, _ in b)
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,7 +73,7 @@ def test_stage_writes_model_metrics_and_an_mlflow_run(trained):
                 "baseline/val/recall_at_0.5", "baseline/test/recall_at_0.5"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["steps"] == 4
-    payload = torch.load(out / MODEL_FILE, map_location="cpu", weights_only=True)
+    payload = torch.load(out / LAYOUT_MODEL_FILE, map_location="cpu", weights_only=True)
     assert payload["format"] == "scene2img.layout" and payload["config"]["max_objects"] == 16
     assert payload["vocab"]["object_idx_to_name"][0] == "__image__"
 
@@ -172,44 +99,18 @@ def test_recall_by_class_adds_up_to_the_val_figures(trained):
 
 
 def test_exported_model_predicts_layouts(trained):
-    model, vocab, config = load_layout_model(trained[0] / MODEL_FILE)
+    model, vocab, config = load_layout_model(trained[0] / LAYOUT_MODEL_FILE)
     assert not model.training and config["max_objects"] == 16
     names = [n for n in vocab.object_idx_to_name[1:] if n][:3]
     pred = vocab.pred_idx_to_name[1]
-    boxes, masks = predict_layout(model, vocab, config, names, [(0, pred, 1), (2, 1, 0)],
-                                  attributes=[[vocab.attribute_idx_to_name[0]], [], [1]])
-    assert boxes.shape == (3, 4) and masks.shape == (3, 16, 16)
-    assert ((boxes >= 0) & (boxes <= 1)).all() and (boxes[:, :2] + boxes[:, 2:] <= 1 + 1e-6).all()
-
-
-def test_bad_scene_graphs_at_inference(trained):
-    model, vocab, config = load_layout_model(trained[0] / MODEL_FILE)
-    name = vocab.object_idx_to_name[1]
-    pred = vocab.pred_idx_to_name[1]
-    cases = [
-        (([name, name], [(0, pred, 2)]), "points at object 2"),
-        (([name, "unicorn"], []), "unknown object class 'unicorn'"),
-        (([name, 9999], []), "unknown object class index 9999"),
-        (([name, name], [(0, "flies over", 1)]), "unknown predicate 'flies over'"),
-        (([name, name], [(0, 999, 1)]), "unknown predicate index"),
-        (([], []), "no objects"),
-        (([name] * 16, []), "at most 15"),
-        ((["__image__"], []), "leave it out"),
-    ]
-    for (objects, triples), message in cases:
-        with pytest.raises(SceneGraphError, match=message):
-            predict_layout(model, vocab, config, objects, triples)
-    with pytest.raises(SceneGraphError, match="attribute"):
-        predict_layout(model, vocab, config, [name], [], attributes=[["sparkly"]])
-
-
-def test_loading_a_wrong_file_is_a_clear_error(tmp_path):
-    bad = tmp_path / "x.pt"
-    torch.save({"format": "scene2img.image"}, bad)
-    with pytest.raises(ModelError, match="expected a scene2img.layout export"):
-        load_layout_model(bad)
-    with pytest.raises(ModelError, match="not found"):
-        load_layout_model(tmp_path / "missing.pt")
+    graph = SceneGraph([SceneObject(names[0], [vocab.attribute_idx_to_name[0]]),
+                        SceneObject(names[1], []), SceneObject(names[2], None)],
+                       [(0, pred, 1), (2, pred, 0)])
+    boxes, masks = predict_layout(model, graph_tensors(graph, vocab, config["max_objects"]))
+    assert boxes.shape == (1, 4, 4) and masks.shape == (1, 4, 16, 16)
+    assert ((boxes >= 0) & (boxes <= 1)).all()
+    assert (boxes[..., :2] + boxes[..., 2:] <= 1 + 1e-6).all()
+    assert boxes[0, 3].tolist() == [0.0, 0.0, 1.0, 1.0] and float(masks[0, 3].abs().max()) == 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,7 +167,7 @@ def test_resume_continues_exactly(toy_vg, tmp_path):
                              "trainer.checkpoint_every_n_steps=3", "data.flip=true")
         train_layout(toy_vg, out, params, resume=resume, progress=False, callbacks=[rec],
                      trainer_overrides={"num_sanity_val_steps": 0})
-        return rec.losses, torch.load(out / MODEL_FILE, weights_only=True)["state_dict"]
+        return rec.losses, torch.load(out / LAYOUT_MODEL_FILE, weights_only=True)["state_dict"]
 
     straight, w_straight = run(tmp_path / "a", 6, False)
     first, _ = run(tmp_path / "b", 3, False)
@@ -281,7 +182,7 @@ def test_resume_continues_exactly(toy_vg, tmp_path):
 def test_resume_from_a_bad_checkpoint_is_refused_before_the_run(trained, toy_vg, tmp_path, kind,
                                                                 capsys):
     out, uri = trained
-    bad_checkpoints.check_resume_is_refused(out, uri, MODEL_FILE, kind,
+    bad_checkpoints.check_resume_is_refused(out, uri, LAYOUT_MODEL_FILE, kind,
                                             lambda folder: _cli_args(toy_vg, folder, uri),
                                             tmp_path, capsys)
 
@@ -307,7 +208,7 @@ def _first_step_grads(data: Path, out: Path, params, devices: int, batch_size: i
     out.mkdir(parents=True)
     seed_everything(0)
     datamodule = ResumableDataModule(data, params.data, batch_size, seed=0)
-    module = LayoutModule(params.train_layout, datamodule.vocab)
+    module = layout_module(params.train_layout, datamodule.vocab)
     trainer_params = dataclasses.replace(params.trainer, devices=devices, accelerator="cpu",
                                          strategy="ddp_spawn" if devices > 1 else "auto")
     trainer = build_trainer(trainer_params, out, max_steps=1,

@@ -23,18 +23,12 @@ import torch
 from torchmetrics import Metric
 
 from scene2img.data.dataset import SceneGraphDataset
-from scene2img.models.boxes import box_iou, mask_iou
+from scene2img.models.boxes import box_iou, mask_iou, real_objects
 
 __all__ = ["RECALL_THRESHOLDS", "LayoutMetrics", "class_mean_baseline", "class_mean_boxes",
            "recall_by_class"]
 
 RECALL_THRESHOLDS = (0.3, 0.5)
-IMAGE_OBJECT_IDX = 0
-
-
-def scored_objects(objects: torch.Tensor, obj_valid: torch.Tensor) -> torch.Tensor:
-    """[B, O] bool: the objects the metrics count (valid, not `__image__`)."""
-    return obj_valid & (objects != IMAGE_OBJECT_IDX)
 
 
 class LayoutMetrics(Metric):
@@ -71,7 +65,7 @@ class LayoutMetrics(Metric):
         gt_masks: torch.Tensor | None = None,  # [B, O, M, M] {0, 1}
         has_masks: torch.Tensor | None = None,  # [B] bool
     ) -> None:
-        keep = scored_objects(objects, obj_valid)
+        keep = real_objects(objects, obj_valid)
         iou = box_iou(pred_boxes.float(), gt_boxes.float())[keep]  # [N]
         self.iou_sum += iou.double().sum()
         self.boxes += iou.numel()

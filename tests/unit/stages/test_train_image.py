@@ -18,7 +18,8 @@ import torch
 from scene2img.cli import main
 from scene2img.config import load_params
 from scene2img.errors import ConfigError, ModelError
-from scene2img.stages.train_image import MODEL_FILE, load_generator, train_image
+from scene2img.stages.train_image import train_image
+from scene2img.training.export import IMAGE_MODEL_FILE, load_generator
 from tests.unit.training import bad_checkpoints
 
 TINY = ["train_image.g.ch=1", "train_image.d.ch=1", "train_image.g.z_img=8",
@@ -122,7 +123,7 @@ def test_l1_and_vgg_losses_from_a_local_file(toy_coco, vgg_weights, tmp_path):
     with pytest.raises(ConfigError, match="train_image.vgg_weights is not set"):
         train_image(toy_coco, tmp_path / "none", tiny_params(tmp_path, "train_image.w_vgg=1.0"),
                     progress=False)
-    assert not (tmp_path / "none" / MODEL_FILE).exists()
+    assert not (tmp_path / "none" / IMAGE_MODEL_FILE).exists()
     params = tiny_params(tmp_path, "train_image.max_steps=1", "train_image.w_l1=1.0",
                          "train_image.w_vgg=1.0", f"train_image.vgg_weights={vgg_weights}",
                          "train_image.batch_size=2")
@@ -200,16 +201,9 @@ def trained(toy_vg, tmp_path_factory):
 def test_resume_from_a_bad_checkpoint_is_refused_before_the_run(trained, toy_vg, tmp_path, kind,
                                                                 capsys):
     out, uri = trained
-    bad_checkpoints.check_resume_is_refused(out, uri, MODEL_FILE, kind,
+    bad_checkpoints.check_resume_is_refused(out, uri, IMAGE_MODEL_FILE, kind,
                                             lambda folder: _cli_args(toy_vg, folder, uri),
                                             tmp_path, capsys)
-
-
-def test_export_rejects_other_files(tmp_path):
-    bad = tmp_path / MODEL_FILE
-    torch.save({"format": "scene2img.layout", "format_version": 1}, bad)
-    with pytest.raises(ModelError, match="expected a scene2img.image export"):
-        load_generator(bad)
 
 
 @DATA
@@ -226,5 +220,5 @@ def test_ddp_two_processes_on_cpu_via_cli(data, request, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["iterations"] == 2
-    G, _, _ = load_generator(out / MODEL_FILE)
+    G, _, _ = load_generator(out / IMAGE_MODEL_FILE)
     assert not any("SyncBatchNorm" in type(m).__name__ for m in G.modules())
