@@ -140,7 +140,7 @@ def main(argv: list[str]) -> int:
     """Compile params.yaml's defaults to OUT (default: the checked-in YAML); or, as
     `scene2img pipeline compile | run --local` call it, do what the request on stdin says:
     {"command": "compile" | "run", "params": {...resolved...}, "out" | "until", "root",
-    "cache", "live" (the CLI's stdout is a terminal), "debug", "log_level"}."""
+    "cache", "live" (the CLI's stdout is a terminal), "runner", "image", "debug", "log_level"}."""
     if argv != ["-"]:
         out = Path(argv[0]) if argv else COMPILED
         print(local.compile_pipeline(make_pipeline, load_params(), out))
@@ -156,7 +156,9 @@ def main(argv: list[str]) -> int:
             run = local.run_local(make_pipeline, params, until=request["until"], root=root,
                                   cache=request["cache"],
                                   verbose=request["log_level"] <= logging.INFO,
-                                  live=request.get("live", False))
+                                  live=request.get("live", False),
+                                  runner=request.get("runner", "subprocess"),
+                                  image=request.get("image"))
             print(local.summary(run, params))
     except Scene2ImgError as exc:
         if request.get("debug"):

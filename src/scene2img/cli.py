@@ -14,6 +14,7 @@ from pathlib import Path
 from scene2img.config import PROJECT_ROOT, Params, load_params
 from scene2img.data.sources import SOURCE_NAMES
 from scene2img.errors import ConfigError, Scene2ImgError
+from scene2img.pipeline import RUNNERS
 from scene2img.pipeline.params import STEPS
 
 log = logging.getLogger("scene2img")
@@ -164,7 +165,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     else:
         request.update(until=args.until, cache=not args.no_cache,
                        root=str(args.root.resolve()) if args.root else None,
-                       live=sys.stdout.isatty())
+                       live=sys.stdout.isatty(), runner=args.runner, image=args.image)
     with subprocess.Popen([sys.executable, "-u", str(PIPELINE_FILE), "-"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE) as child:
         child.stdin.write(json.dumps(request).encode())
@@ -452,7 +453,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pipeline)
     p = psub.add_parser("run", help="run the DAG here with the KFP local runner")
     p.add_argument("--local", action="store_true", required=True,
-                   help="the KFP local runner (subprocesses); the only runner so far")
+                   help="the KFP local runner, on this machine")
+    p.add_argument("--runner", choices=RUNNERS, default="subprocess",
+                   help="subprocess: tasks in this Python environment; docker: each task in the "
+                        "project's image (make image), through podman's Docker API, reaching "
+                        "MLflow and S3 over the network (the team stack)")
+    p.add_argument("--image", default=None,
+                   help="--runner docker: the local image (default: localhost/scene2img:latest)")
     p.add_argument("--until", default="promote", choices=STEPS,
                    help="last step to run (default: all)")
     p.add_argument("--root", type=Path, default=None,

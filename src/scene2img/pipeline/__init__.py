@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from scene2img.errors import Scene2ImgError
 
+# The kfp.local runners of `pipeline run --local`: tasks as subprocesses of this environment, or
+# each in the project's image (scene2img.pipeline.docker).
+RUNNERS = ("subprocess", "docker")
+
 
 class PipelineError(Scene2ImgError):
     """The pipeline could not be compiled, run or submitted; the message says what to do."""

@@ -12,6 +12,10 @@ not the scene2img library it calls, so after changing library code run with `--n
 
 What the terminal shows: a line per task as it starts and ends, the running task's progress bar,
 and `summary`; everything kfp.local and the tasks print goes to a log file (`_Console`).
+
+`runner="docker"` runs every task in the project's image instead (scene2img.pipeline.docker):
+the same DAG, outputs, console and log, and the same cache kept per image (`cache/image-<id>`),
+so there the key does see the library: a new build of the image starts a fresh cache.
 """
 
 from __future__ import annotations
@@ -31,14 +35,17 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from mlflow import MlflowClient
 
 from scene2img.config import Params
-from scene2img.pipeline import PipelineError
+from scene2img.pipeline import RUNNERS, PipelineError
 from scene2img.pipeline.params import KFP_RUN_ID_ENV, PROGRESS_ENV, STEPS, pipeline_arguments
 from scene2img.tracking.experiments import ui_url
+
+if TYPE_CHECKING:
+    from scene2img.pipeline.docker import Image
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,7 @@ class LocalRun:
     seconds: float = 0.0
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> executor output
     log: Path | None = None  # everything kfp.local and the tasks printed
+    image: str | None = None  # runner docker: "<ref> (<image id>)" the tasks ran in
 
 
 class _TaskLog(logging.Filter):
@@ -234,6 +242,8 @@ def run_local(
     verbose: bool = False,  # show every line kfp.local and the tasks print (always in the log)
     out: TextIO | None = None,  # the terminal (default: sys.stdout)
     live: bool | None = None,  # redraw progress bars in place (default: `out` is a terminal)
+    runner: str = "subprocess",  # subprocess | docker (every task in the project's image)
+    image: str | None = None,  # runner docker: the local image (default: the latest build)
 ) -> LocalRun:
     """Run the DAG (up to `until`) with the KFP local runner. The terminal shows a line per task
     as it starts and ends and the running task's progress; the full log is written to
@@ -243,21 +253,33 @@ def run_local(
     if until not in STEPS:
         raise PipelineError(f"--until {until!r}: choose one of {', '.join(STEPS)}")
     steps = list(STEPS[: STEPS.index(until) + 1])
+    if runner not in RUNNERS:
+        raise PipelineError(f"runner {runner!r}: choose {' or '.join(RUNNERS)}")
     root = Path(root or params.pipeline.local_root).resolve()
     out = out or sys.stdout
     arguments = pipeline_arguments(params)
     pipeline = make_pipeline(params, until)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root / "runs"),
-               enable_caching=cache, cache_root=str(root / "cache"), raise_on_error=True)
     # The tasks' KFP run id (on a cluster: their pod's `pipeline/runid` label). The subprocesses
-    # inherit it; the cache key does not see it, so cached tasks stay cached.
+    # inherit it, the containers get it as an environment variable; the cache key sees neither,
+    # so cached tasks stay cached.
     run_id = f"local-{uuid.uuid4()}"
     log_path = root / "logs" / f"{run_id}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    out.write(f"pipeline: {' -> '.join(steps)}; full log: {log_path}\n")
-    out.flush()
-    started = time.monotonic()
-    with open(log_path, "w") as log, _task_environment(run_id):
+    with contextlib.ExitStack() as opened:
+        kfp_runner, built = _runner(runner, image, params, run_id, opened)
+        # kfp.local's key holds the component's image name, not the image that runs: a cache
+        # per build.
+        cache_root = root / "cache" / (f"image-{built.id.removeprefix('sha256:')[:12]}"
+                                       if built else "")
+        local.init(runner=kfp_runner, pipeline_root=str(root / "runs"), enable_caching=cache,
+                   cache_root=str(cache_root), raise_on_error=True)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        out.write(f"pipeline: {' -> '.join(steps)}; full log: {log_path}\n")
+        if built:
+            out.write(f"  in the image {built.ref} ({built.id})\n")
+        out.flush()
+        started = time.monotonic()
+        log = opened.enter_context(open(log_path, "w"))
+        opened.enter_context(_task_environment(run_id))
         console = _Console(log, out, verbose, out.isatty() if live is None else live,
                            root / "runs")
         tasks = _TaskLog(console)
@@ -288,9 +310,24 @@ def run_local(
             root_logger.handlers[:] = saved[1]
     run = LocalRun(root=root, steps=steps, kfp_run_id=run_id, cached=tasks.cached,
                    executed=[t for t in tasks.executed if t not in tasks.cached],
-                   seconds=time.monotonic() - started, log=log_path)
+                   seconds=time.monotonic() - started, log=log_path,
+                   image=f"{built.ref} ({built.id})" if built else None)
     run.outputs = _latest_outputs(root / "runs", steps)
     return run
+
+
+def _runner(runner: str, image: str | None, params: Params, run_id: str,
+            opened: contextlib.ExitStack) -> tuple[Any, Image | None]:
+    """The kfp.local runner for `runner`, and for docker the image its tasks run in (the API
+    socket and KFP's patched container call stay open in `opened` until the run ends)."""
+    from kfp import local
+
+    if runner == "subprocess":
+        return local.SubprocessRunner(use_venv=False), None
+    from scene2img.pipeline.docker import docker_runner
+
+    # No progress bars in the containers: their logs are read back whole, as a pod log would be.
+    return opened.enter_context(docker_runner(params, image, {KFP_RUN_ID_ENV: run_id}))
 
 
 @contextlib.contextmanager
@@ -333,6 +370,8 @@ def summary(run: LocalRun, params: Params) -> str:
                      "in their inputs; --no-cache reruns them)")
     if run.executed:
         lines.append(f"  ran: {', '.join(run.executed)}")
+    if run.image:
+        lines.append(f"  in the image {run.image}")
     order = {step.replace("_", "-"): i for i, step in enumerate(STEPS)}
     for task, out in sorted(run.outputs.items(), key=lambda item: order.get(item[0], 99)):
         for name, artifacts in out.get("artifacts", {}).items():

@@ -4,7 +4,8 @@ Every training, evaluation and pipeline run carries: the git commit and whether 
 dirty, the processed dataset's manifest hash and the raw data's DVC hash, the full resolved params
 (a `scene2img.params` JSON tag and its hash; a pipeline step's run: the keys its step received),
 the KFP run id when KFP runs it (an argument: the pipeline steps pass it), the host and the
-accelerator.
+accelerator, and the image (tag and ID) when the process runs in the project's image under
+`pipeline run --local --runner docker`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from scene2img.config import PROJECT_ROOT
 
 PREFIX = "scene2img."
 NOT_KFP = "none (not run by KFP)"
+# Set by the runner that starts a component's container (scene2img.pipeline.docker): the image's
+# name and its ID (sha256 of its configuration), so a run says exactly which build it ran in.
+# Read here like the host and the accelerator: a fact of the process, not of what it was asked.
+IMAGE_ENV = "SCENE2IMG_IMAGE"
+IMAGE_ID_ENV = "SCENE2IMG_IMAGE_ID"
+NOT_CONTAINER = "none (not run in a container)"
 
 
 def git_state(repo: Path = PROJECT_ROOT) -> dict[str, str]:
@@ -97,6 +104,8 @@ def lineage_tags(
         "host": socket.gethostname(),
         "accelerator": accelerator(),
         "kfp_run_id": kfp_run_id or NOT_KFP,
+        "image": os.environ.get(IMAGE_ENV, NOT_CONTAINER),
+        "image_id": os.environ.get(IMAGE_ID_ENV, NOT_CONTAINER),
     }
     if stage:
         tags["stage"] = stage

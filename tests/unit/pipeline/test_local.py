@@ -94,3 +94,27 @@ def test_not_a_terminal_no_bars(tmp_path):
     assert console.failed == ["train-image"]
     _log(console, "Skipping conditional task register: condition is false")
     assert out.getvalue().split("\n")[2].endswith("register      skipped")
+
+
+def test_run_local_wiring_with_the_subprocess_runner(tmp_path):
+    """run_local up to the tasks (a pipeline that starts none): one cache, the log, no image."""
+    from kfp.local import config
+
+    from scene2img.config import load_params
+    from scene2img.pipeline.local import run_local
+
+    seen = {}
+
+    def make_pipeline(params, until):
+        def pipeline(**arguments):
+            cfg = config.LocalExecutionConfig.instance
+            seen.update(runner=type(cfg.runner).__name__, cache=cfg.cache_root,
+                        arguments=sorted(arguments))
+        return pipeline
+
+    out = io.StringIO()
+    run = run_local(make_pipeline, load_params(), until="ingest", root=tmp_path, out=out)
+    assert seen["runner"] == "SubprocessRunner" and seen["cache"] == str(tmp_path / "cache")
+    assert "ingest_params" in seen["arguments"]
+    assert out.getvalue().startswith(f"pipeline: ingest; full log: {run.log}")
+    assert run.log.is_file() and run.image is None and run.kfp_run_id.startswith("local-")

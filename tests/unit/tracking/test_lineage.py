@@ -50,12 +50,21 @@ def test_kfp_run_id_and_params(monkeypatch) -> None:
     params = load_params().to_dict()
     tags = lineage_tags(params, kfp_run_id="run-123")
     assert tags["scene2img.kfp_run_id"] == "run-123"
+    assert tags["scene2img.image"] == "none (not run in a container)"
     monkeypatch.setenv("KFP_RUN_ID", "run-9")  # an argument only: the environment is not read
     assert lineage_tags(params)["scene2img.kfp_run_id"] == "none (not run by KFP)"
     assert tags["scene2img.params_sha256"] != lineage_tags({"x": 1})["scene2img.params_sha256"]
     flat = flatten_params(params)
     assert flat["preprocess.vg.min_object_instances"] == "2000"
     assert flat["preprocess.vg.split_file"] == "null"
+
+
+def test_the_image_a_container_ran_is_a_tag(monkeypatch) -> None:
+    monkeypatch.setenv("SCENE2IMG_IMAGE", "localhost/scene2img:abc-constraints-def")
+    monkeypatch.setenv("SCENE2IMG_IMAGE_ID", "sha256:" + "0" * 64)
+    tags = lineage_tags({})
+    assert tags["scene2img.image"] == "localhost/scene2img:abc-constraints-def"
+    assert tags["scene2img.image_id"] == "sha256:" + "0" * 64
 
 
 def test_full_params_travel_as_a_tag() -> None:
