@@ -81,12 +81,21 @@ class CocoStuffParams:
 
 
 @dataclass
+class ClassSplitParams:
+    """A named, versioned foreground / background split of a fixed class table."""
+
+    name: str  # names this list: a changed list gets a new name (recorded in the manifest)
+    background: list[str]  # "stuff" class names; every other class is foreground
+
+
+@dataclass
 class ADE20KParams:
     """ADE20K SceneParsing: objects are connected regions of a class."""
 
     min_region_area: int  # pixels, at the original resolution
-    background_classes: list[str]  # "stuff": dropped when salient_only
-    salient_only: bool  # BachGAN-style foreground-object layouts
+    class_split: ClassSplitParams  # background ("stuff") vs foreground classes
+    salient_only: bool  # BachGAN-style layouts: foreground objects only
+    segmap_size: int  # S: the full label map stored per record at S x S (nearest); 0: none
     min_objects_per_image: int
     max_objects_per_image: int
     val_size: int  # images held out of training as val (validation is test)
