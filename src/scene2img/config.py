@@ -235,6 +235,30 @@ class TrainImageParams:
     seed: int
 
 
+# train_bachgan (BachGAN: so far its background retrieval only)
+
+
+@dataclass
+class RetrievalParams:
+    """BachGAN's background retrieval (`scene2img.models.retrieval`)."""
+
+    m: int  # label maps retrieved per layout (BachGAN: 3)
+    grid: int  # G: occupancy grids are G x G; must divide the maps' side (= it: exact)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.m, int) and self.m < 1:
+            raise ConfigError(f"train_bachgan.retrieval.m={self.m}: retrieve at least 1 map")
+        if isinstance(self.grid, int) and self.grid < 1:
+            raise ConfigError(f"train_bachgan.retrieval.grid={self.grid}: give a positive side")
+
+
+@dataclass
+class TrainBachGANParams:
+    """BachGAN (Li et al. 2020): salient-object layouts -> images. Only retrieval exists yet."""
+
+    retrieval: RetrievalParams
+
+
 # train_upscaler
 
 
@@ -400,6 +424,7 @@ class Params:
     trainer: TrainerParams
     train_layout: TrainLayoutParams
     train_image: TrainImageParams
+    train_bachgan: TrainBachGANParams
     train_upscaler: TrainUpscalerParams
     evaluate: EvaluateParams
     register: RegisterParams

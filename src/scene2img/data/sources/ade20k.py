@@ -97,6 +97,26 @@ def load_object_info(path: Path) -> dict[int, str]:
     return table
 
 
+def read_scene_categories(raw_dir: Path) -> dict[str, str]:
+    """`sceneCategories.txt` (`ADE_train_00000001 airport_terminal` per line) as {image id: scene
+    category}: the truth for retrieval quality (which scene a layout came from)."""
+    path = Path(raw_dir) / ROOT / "sceneCategories.txt"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; ADE20K SceneParsing ships it beside images/ and "
+                        "annotations/") from None
+    out = {}
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise DataError(f"{path}:{lineno}: expected 'image_id scene_category', got {line!r}")
+        out[fields[0]] = fields[1]
+    return out
+
+
 def read_ade20k(
     raw_dir: Path,
     split: str,

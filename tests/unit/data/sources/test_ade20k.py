@@ -165,3 +165,17 @@ def test_a_record_keeps_its_segmentation_map() -> None:
         decode_record(buf[:-1])
     with pytest.raises(DataError, match=r"segmentation map of shape \(8, 4\)"):
         encode_record(*args, segmap=segmap[:, :4])
+
+
+def test_scene_categories(tmp_path: Path) -> None:
+    from scene2img.data.sources.ade20k import read_scene_categories
+
+    root = _dataset(tmp_path)
+    (root / "sceneCategories.txt").write_text("ADE_train_00000001 beach\n\nADE_val_00000001 lake\n")
+    assert read_scene_categories(tmp_path) == {"ADE_train_00000001": "beach",
+                                               "ADE_val_00000001": "lake"}
+    (root / "sceneCategories.txt").write_text("ADE_train_00000001\n")
+    with pytest.raises(DataError, match=r"sceneCategories.txt:1: expected 'image_id scene_cat"):
+        read_scene_categories(tmp_path)
+    with pytest.raises(DataError, match="not found"):
+        read_scene_categories(tmp_path / "nowhere")
