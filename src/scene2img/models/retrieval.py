@@ -13,7 +13,11 @@ one intersection-over-union over all of the query's classes together (a ratio of
 sum of per-class ratios). The top `m` maps are retrieved (BachGAN's code keeps 3); while
 training, the query's own image is excluded (the code skips the bank entry of the same file).
 Boxes are rasterised at the bank's resolution S (`box_pixels`): normalised `x, y, w, h` cover
-columns `round(x S) .. round((x + w) S) - 1` (at least one) and the same for rows.
+columns `round(x S) .. round((x + w) S) - 1` (at least one) and the same for rows. Two
+differences from the reference, by design: its maps are 256 x 256 (ours `segmap_size`, 64), and it
+takes a training query's boxes from the contours of the query's own label map (boxes under 30 px
+dropped), where ours are the layout's objects (the record's connected regions of at least
+`min_region_area`, or a served layout's boxes).
 
 The reference loops in Python over the whole bank for every query. Here the bank is encoded
 once (`MemoryBank`), and a batch of queries is scored with one sparse matrix product:
