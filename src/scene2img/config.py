@@ -81,12 +81,21 @@ class CocoStuffParams:
 
 
 @dataclass
+class ClassSplitParams:
+    """A named, versioned foreground / background split of a fixed class table."""
+
+    name: str  # names this list: a changed list gets a new name (recorded in the manifest)
+    background: list[str]  # "stuff" class names; every other class is foreground
+
+
+@dataclass
 class ADE20KParams:
     """ADE20K SceneParsing: objects are connected regions of a class."""
 
     min_region_area: int  # pixels, at the original resolution
-    background_classes: list[str]  # "stuff": dropped when salient_only
-    salient_only: bool  # BachGAN-style foreground-object layouts
+    class_split: ClassSplitParams  # background ("stuff") vs foreground classes
+    salient_only: bool  # BachGAN-style layouts: foreground objects only
+    segmap_size: int  # S: the full label map stored per record at S x S (nearest); 0: none
     min_objects_per_image: int
     max_objects_per_image: int
     val_size: int  # images held out of training as val (validation is test)
@@ -225,6 +234,30 @@ class TrainImageParams:
     channels_last: bool
     fused_adam: bool
     seed: int
+
+
+# train_bachgan (BachGAN: so far its background retrieval only)
+
+
+@dataclass
+class RetrievalParams:
+    """BachGAN's background retrieval (`scene2img.models.retrieval`)."""
+
+    m: int  # label maps retrieved per layout (BachGAN: 3)
+    grid: int  # G: occupancy grids are G x G; must divide the maps' side (= it: exact)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.m, int) and self.m < 1:
+            raise ConfigError(f"train_bachgan.retrieval.m={self.m}: retrieve at least 1 map")
+        if isinstance(self.grid, int) and self.grid < 1:
+            raise ConfigError(f"train_bachgan.retrieval.grid={self.grid}: give a positive side")
+
+
+@dataclass
+class TrainBachGANParams:
+    """BachGAN (Li et al. 2020): salient-object layouts -> images. Only retrieval exists yet."""
+
+    retrieval: RetrievalParams
 
 
 # train_upscaler
@@ -392,6 +425,7 @@ class Params:
     trainer: TrainerParams
     train_layout: TrainLayoutParams
     train_image: TrainImageParams
+    train_bachgan: TrainBachGANParams
     train_upscaler: TrainUpscalerParams
     evaluate: EvaluateParams
     register: RegisterParams

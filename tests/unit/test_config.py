@@ -144,7 +144,7 @@ def test_params_yaml_and_the_dataclasses_follow_the_flow() -> None:
     from scene2img import config
 
     flow = ["toyworld", "preprocess", "data", "tracking", "trainer", "train_layout",
-            "train_image", "train_upscaler", "evaluate", "register", "promote", "serve",
+            "train_image", "train_bachgan", "train_upscaler", "evaluate", "register", "promote", "serve",
             "pipeline"]
     text = DEFAULT_PARAMS.read_text()
     assert _yaml_keys(text) == flow

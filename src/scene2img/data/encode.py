@@ -149,5 +149,5 @@ def encode_scene(scene: RawScene, vocab: Vocab, settings: EncodeSettings) -> tup
         full = np.ones((1, settings.mask_size, settings.mask_size), np.uint8)
         masks = np.concatenate([masks, full])
     record = encode_record(scene.image_id, scene.width, scene.height, objects, boxes,
-                           attributes, masks, triples, buf.getvalue())
+                           attributes, masks, triples, buf.getvalue(), segmap=scene.segmap)
     return record, digest

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scene2img.config import PreprocessParams, VGParams
+from scene2img.config import ClassSplitParams, PreprocessParams, VGParams
 from scene2img.data.drops import DropCounts
 from scene2img.data.processed import SPLITS
 from scene2img.data.records import RawScene
@@ -365,17 +365,13 @@ def filter_ade20k(
     scenes: list[RawScene], params: PreprocessParams, class_table: dict[int, str],
     drops: DropCounts,
 ) -> tuple[list[RawScene], Vocab]:
-    """Connected-region objects; optionally only salient (non-background) ones, as BachGAN."""
+    """Connected-region objects; with `salient_only`, only foreground ones (BachGAN): the
+    background classes of `preprocess.ade20k.class_split` are dropped."""
     from scene2img.data.vocab import fixed_object_table
 
     p = params.ade20k
-    background = set(p.background_classes)
-    unknown = background - set(class_table.values())
-    if unknown:
-        raise DataError(
-            f"preprocess.ade20k.background_classes names classes not in objectInfo150: "
-            f"{sorted(unknown)}"
-        )
+    _, background_ids = class_split(class_table, p.class_split, "preprocess.ade20k.class_split")
+    background = {class_table[i] for i in background_ids}
     for s in scenes:
         clip_boxes(s, drops)
         if p.salient_only:
@@ -385,6 +381,34 @@ def filter_ade20k(
                           p.max_objects_per_image, "objects", drops)
     vocab = Vocab(fixed_object_table(class_table), [IN_IMAGE, *GEOMETRIC_PREDICATES], [])
     return scenes, vocab
+
+
+def class_split(
+    class_table: dict[int, str],  # {id: name}, e.g. ADE20K's objectInfo150
+    split: ClassSplitParams,  # the named background list
+    where: str = "class_split",  # named in errors
+) -> tuple[list[int], list[int]]:
+    """(foreground ids, background ids), each ascending, of a fixed class table under a named
+    split. The ids are the vocabulary's object indices (`fixed_object_table`: index = id).
+
+    Example:
+        >>> class_split({1: "wall", 2: "car"}, ClassSplitParams("demo-v1", ["wall"]))
+        ([2], [1])
+    """
+    if not split.name.strip():
+        raise DataError(f"{where}.name is empty: name the list (e.g. my-split-v1), so that "
+                        "datasets record which split they used")
+    repeated = sorted(n for n, k in Counter(split.background).items() if k > 1)
+    if repeated:
+        raise DataError(f"{where}.background lists {repeated} more than once; list each once")
+    ids = {name: idx for idx, name in class_table.items()}
+    unknown = sorted(set(split.background) - set(ids))
+    if unknown:
+        raise DataError(f"{where}.background names classes not in the class table "
+                        f"(objectInfo150): {unknown}; use the first name of each class's Name")
+    background = sorted(ids[n] for n in split.background)
+    foreground = sorted(set(class_table) - set(background))
+    return foreground, background
 
 
 def require_nonempty(scenes: list[RawScene], drops: DropCounts, source: str) -> None:

@@ -70,6 +70,9 @@ class RawScene:
     objects: list[RawObject] = field(default_factory=list)
     relationships: list[RawRelationship] = field(default_factory=list)
     split: str | None = None  # the split the source assigns ("train", "test"), else None
+    # ADE20K: the full label map resized to [S, S] (nearest neighbour), uint8 class ids of the
+    # fixed class table, 0 = unlabeled ("other"); stored per record for BachGAN's memory bank
+    segmap: np.ndarray | None = None
     # Visual Genome: the attribute list of every entry of attributes.json for this image, in file
     # order, including objects that are not in `objects` (sg2im's vocabulary counts them all)
     annotated_attributes: list[list[str]] = field(default_factory=list)

@@ -4,11 +4,16 @@ dataset's top level, manifest and vocabulary: `scene2img.data.processed`).
 A split folder holds `shard-NNNNN.bin` files and `index.json`. A record is
 
     uint32 little-endian header length | header (JSON, utf-8) | image (JPEG) | masks (uint8)
+    | segmentation map (uint8, optional)
 
 where the header carries the image id, the original size, the objects (class indices, boxes as
 normalised `x, y, w, h`, attribute indices), the triples and the byte lengths that follow.
 Masks are `[O, M, M]` uint8 in {0, 1}, each in its own box's coordinates. The `__image__` object
-is the last object of every record, with its `__in_image__` triples, as in sg2im.
+is the last object of every record, with its `__in_image__` triples, as in sg2im. Sources with
+full label maps (ADE20K, `preprocess.ade20k.segmap_size` > 0) add the whole image's map,
+`[S, S]` uint8 object indices of the vocabulary (nearest-neighbour resized; 0 = unlabeled, not
+`__image__`): BachGAN's memory bank. Its header keys (`segmap_size`, `segmap_len`) are written
+only when it is there, so records without one are as before.
 
 `index.json` lists the shards and, per record, `[shard, offset, length]`, so a reader needs one
 ranged read per record, from a local path or any fsspec URL (`s3://...`).
@@ -48,6 +53,7 @@ class ProcessedRecord:
     masks: np.ndarray | None  # [O, M, M] uint8 {0, 1}, or None (no masks in the source)
     triples: np.ndarray  # [T, 3] int64 (subject position, predicate index, object position)
     image_bytes: bytes  # JPEG
+    segmap: np.ndarray | None = None  # [S, S] uint8 full label map (0 = unlabeled), or None
 
     @property
     def image(self) -> np.ndarray:
@@ -66,8 +72,15 @@ def encode_record(
     masks: np.ndarray | None,
     triples: list[tuple[int, int, int]],
     image_bytes: bytes,
+    segmap: np.ndarray | None = None,  # [S, S] uint8 full label map
 ) -> bytes:
     mask_bytes = b"" if masks is None else np.ascontiguousarray(masks, dtype=np.uint8).tobytes()
+    seg_bytes = b""
+    if segmap is not None:
+        if segmap.ndim != 2 or segmap.shape[0] != segmap.shape[1]:
+            raise DataError(f"{image_id}: segmentation map of shape {segmap.shape}, expected "
+                            "[S, S]")
+        seg_bytes = np.ascontiguousarray(segmap, dtype=np.uint8).tobytes()
     header = {
         "image_id": image_id,
         "width": width,
@@ -81,8 +94,10 @@ def encode_record(
         "image_len": len(image_bytes),
         "mask_len": len(mask_bytes),
     }
+    if segmap is not None:
+        header.update(segmap_size=int(segmap.shape[0]), segmap_len=len(seg_bytes))
     head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    return _HEADER.pack(len(head)) + head + image_bytes + mask_bytes
+    return _HEADER.pack(len(head)) + head + image_bytes + mask_bytes + seg_bytes
 
 
 def decode_record(buf: bytes, where: str = "record") -> ProcessedRecord:
@@ -91,12 +106,18 @@ def decode_record(buf: bytes, where: str = "record") -> ProcessedRecord:
         h = json.loads(buf[4 : 4 + n])
         start = 4 + n
         image = buf[start : start + h["image_len"]]
-        mask_buf = buf[start + h["image_len"] : start + h["image_len"] + h["mask_len"]]
-        if len(image) != h["image_len"] or len(mask_buf) != h["mask_len"]:
+        start_mask = start + h["image_len"]
+        mask_buf = buf[start_mask : start_mask + h["mask_len"]]
+        start_seg = start_mask + h["mask_len"]
+        seg_buf = buf[start_seg : start_seg + h.get("segmap_len", 0)]
+        if (len(image), len(mask_buf), len(seg_buf)) != (h["image_len"], h["mask_len"],
+                                                         h.get("segmap_len", 0)):
             raise ValueError("record is truncated")
         num = len(h["objects"])
         m = h["mask_size"]
         masks = np.frombuffer(mask_buf, np.uint8).reshape(num, m, m) if m else None
+        s = h.get("segmap_size", 0)
+        segmap = np.frombuffer(seg_buf, np.uint8).reshape(s, s) if s else None
         return ProcessedRecord(
             image_id=h["image_id"],
             width=h["width"],
@@ -107,6 +128,7 @@ def decode_record(buf: bytes, where: str = "record") -> ProcessedRecord:
             masks=masks,
             triples=np.asarray(h["triples"], np.int64).reshape(-1, 3),
             image_bytes=image,
+            segmap=segmap,
         )
     except (struct.error, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{where}: corrupt record ({exc}); re-run preprocess") from None

@@ -309,3 +309,55 @@ def test_everything_filtered_away_says_which_filter() -> None:
     kept, _ = filters.filter_coco_stuff(scenes, load_params().preprocess, {1: "person"}, drops)
     with pytest.raises(EmptyDatasetError, match=r"object: smaller than min_object_size=0.02"):
         filters.require_nonempty(kept, drops, "coco-stuff")
+
+
+# --------------------------------------------------------------------------------------------
+# ADE20K: the named foreground / background split (BachGAN's salient-only layouts)
+
+
+def test_the_configured_class_split_fits_the_real_ade20k_table() -> None:
+    from scene2img.data.sources.ade20k import load_object_info
+    from tests.conftest import SHARED_DATA
+
+    table = load_object_info(SHARED_DATA / "ade20k" / "objectInfo150.txt")
+    split = load_params().preprocess.ade20k.class_split
+    foreground, background = filters.class_split(table, split)
+    assert split.name and (len(background), len(foreground)) == (35, 115)  # SceneParsing's count
+    names = {table[i] for i in background}
+    assert {"wall", "building", "sky", "floor", "road"} <= names  # stuff in the ADE20K paper
+    assert not {"car", "tree", "sofa", "person"} & names  # objects in the ADE20K paper
+
+
+def test_the_toy_world_agrees_with_the_split() -> None:
+    from scene2img.data.toyworld.classes import ADE_OBJECT_INFO_LINES, STUFF, THINGS
+
+    table = {int(line.split("\t")[0]): line.split("\t")[-1].split(",")[0].strip()
+             for line in ADE_OBJECT_INFO_LINES[1:]}
+    foreground, background = filters.class_split(table, load_params().preprocess.ade20k.class_split)
+    assert {c.ade for c in STUFF.values()} <= set(background)
+    assert {c.ade for c in THINGS.values()} <= set(foreground)
+
+
+def test_a_bad_class_split_is_named() -> None:
+    from scene2img.config import ClassSplitParams
+
+    table = {1: "wall", 2: "car"}
+    with pytest.raises(DataError, match=r"where.background names classes not in .*\['walls'\]"):
+        filters.class_split(table, ClassSplitParams("v1", ["walls"]), "where")
+    with pytest.raises(DataError, match=r"where.background lists \['wall'\] more than once"):
+        filters.class_split(table, ClassSplitParams("v1", ["wall", "wall"]), "where")
+    with pytest.raises(DataError, match=r"where.name is empty"):
+        filters.class_split(table, ClassSplitParams(" ", ["wall"]), "where")
+
+
+def test_salient_only_drops_the_background_classes() -> None:
+    params = load_params(overrides=["preprocess.ade20k.salient_only=true",
+                                    "preprocess.ade20k.min_objects_per_image=1"]).preprocess
+    table = {1: "wall", 5: "tree", 13: "person"}
+    params.ade20k.class_split.background = ["wall"]
+    objs = [("wall", BIG), ("tree", BIG), ("person", BIG)]
+    drops = DropCounts()
+    kept, vocab = filters.filter_ade20k([scene(1, objs)], params, table, drops)
+    assert [o.name for o in kept[0].objects] == ["tree", "person"]
+    assert drops.as_dict()["object: background class (salient_only)"] == 1
+    assert vocab.object_name_to_idx["person"] == 13

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scene2img.data.filters import class_split
 from scene2img.data.processed import load_vocab
 from scene2img.data.shards import ShardReader, ShardWriter
+from scene2img.data.sources.ade20k import load_object_info
 from scene2img.data.toyworld import generate_toyworld
 from scene2img.errors import DataError, EmptyDatasetError
 from scene2img.stages.preprocess import preprocess
@@ -98,6 +100,14 @@ def test_coco_json_and_ade20k_toy_worlds(tmp_path: Path) -> None:
         rec = ShardReader(tmp_path / f"p-{fmt}" / "train")[0]
         assert rec.masks is not None
     assert result.drops.get("object: background class (salient_only)", 0) > 0
+    # ADE20K, salient only: foreground boxes; the whole label map (sky included) for the bank
+    foreground, _ = class_split(load_object_info(tmp_path / "ade20k" / "ADEChallengeData2016" /
+                                                 "objectInfo150.txt"),
+                                params.preprocess.ade20k.class_split)
+    for split in ("train", "test"):
+        rec = ShardReader(tmp_path / "p-ade20k" / split)[0]
+        assert set(rec.objects[:-1].tolist()) <= set(foreground)
+        assert rec.segmap.shape == (64, 64) and 3 in rec.segmap  # sky
 
 
 def test_missing_and_corrupt_images_are_skipped_and_counted(raw_vg: Path, tmp_path: Path) -> None:

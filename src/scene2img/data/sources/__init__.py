@@ -124,7 +124,7 @@ def _read_ade20k(raw_dir: Path, params: PreprocessParams, drops: DropCounts) -> 
     scenes = []
     for split in ("training", "validation"):
         scenes += read_ade20k(raw_dir, split, params.ade20k.min_region_area, drops,
-                              object_info=table)
+                              object_info=table, segmap_size=params.ade20k.segmap_size)
     inputs = hash_inputs(raw_dir / ROOT, ["annotations/training", "annotations/validation"])
     inputs[info.name] = sha256_file(info)
     return SourceData(scenes, table, inputs)

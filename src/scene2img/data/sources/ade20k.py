@@ -13,7 +13,10 @@ Layout under `raw_dir`:
 Objects are the connected regions (8-connected) of each class, in class order and then in raster
 order of their first pixel; regions smaller than `min_region_area` pixels are dropped and counted.
 Masks are given cropped to their tight boxes (`RawObject.mask`). Scenes get `split="train"` for
-`training` and `"test"` for `validation` (the val split is carved out of training later).
+`training` and `"test"` for `validation` (the val split is carved out of training later). With
+`segmap_size` S > 0 each scene also carries its whole annotation resized to S x S with nearest
+neighbour (`RawScene.segmap`: every class, small regions included, 0 = other), which the record
+stores for BachGAN's memory bank.
 Background/salient filtering and count filters are not done here (`data/filters.py`).
 """
 
@@ -26,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from scene2img.data.drops import DropCounts
@@ -93,12 +97,33 @@ def load_object_info(path: Path) -> dict[int, str]:
     return table
 
 
+def read_scene_categories(raw_dir: Path) -> dict[str, str]:
+    """`sceneCategories.txt` (`ADE_train_00000001 airport_terminal` per line) as {image id: scene
+    category}: the truth for retrieval quality (which scene a layout came from)."""
+    path = Path(raw_dir) / ROOT / "sceneCategories.txt"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; ADE20K SceneParsing ships it beside images/ and "
+                        "annotations/") from None
+    out = {}
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise DataError(f"{path}:{lineno}: expected 'image_id scene_category', got {line!r}")
+        out[fields[0]] = fields[1]
+    return out
+
+
 def read_ade20k(
     raw_dir: Path,
     split: str,
     min_region_area: int,
     drops: DropCounts,
     object_info: dict[int, str] | None = None,
+    segmap_size: int = 0,  # S > 0: the annotation resized to S x S rides along (RawScene.segmap)
 ) -> Iterator[RawScene]:
     """Yield one scene per `images/{split}/*.jpg` (sorted by name), objects from its annotation.
 
@@ -106,6 +131,9 @@ def read_ade20k(
     """
     if split not in SPLITS:
         raise DataError(f"ADE20K split {split!r} is not one of {list(SPLITS)}")
+    if segmap_size < 0:
+        raise DataError(f"preprocess.ade20k.segmap_size={segmap_size}: give a side in pixels "
+                        "(e.g. 64), or 0 to store no label maps")
     raw_dir = Path(raw_dir)
     root = require_dir(raw_dir / ROOT, "ADE20K SceneParsing, unpacked ADEChallengeData2016.zip")
     img_dir = require_dir(root / "images" / split, f"ADE20K {split} images")
@@ -127,9 +155,16 @@ def read_ade20k(
         scene = RawScene(image_id=image_path.stem, image_path=image_path, width=width,
                          height=height, split=SPLITS[split])
         scene.objects = _regions(ann, object_info, min_region_area, drops)
+        if segmap_size:
+            scene.segmap = resize_label_map(ann, segmap_size)
         n += 1
         yield scene
     log.info("ADE20K %s: %d images", split, n)
+
+
+def resize_label_map(labels: np.ndarray, size: int) -> np.ndarray:
+    """[H, W] uint8 label map -> [size, size] uint8, nearest neighbour (labels never mix)."""
+    return np.asarray(Image.fromarray(labels).resize((size, size), Image.Resampling.NEAREST))
 
 
 def _read_annotation(path: Path) -> np.ndarray | None:

@@ -131,3 +131,51 @@ def test_missing_folders_and_table(tmp_path: Path) -> None:
         list(read_ade20k(tmp_path, "training", 50, DropCounts()))
     with pytest.raises(DataError, match="split 'train'"):
         list(read_ade20k(tmp_path, "train", 50, DropCounts()))
+
+
+def test_the_whole_label_map_rides_along_at_segmap_size(tmp_path: Path) -> None:
+    root = _dataset(tmp_path)
+    ann = _scene_map()
+    _add(root, "training", "ADE_train_00000001", ann)
+    (s,) = read_ade20k(tmp_path, "training", min_region_area=50, drops=DropCounts(),
+                       segmap_size=20)
+    assert s.segmap.shape == (20, 20) and s.segmap.dtype == np.uint8
+    # nearest neighbour: every value is one of the map's (the small region's and the unknown
+    # class's too: the map is the annotation, not the kept objects), none blended
+    assert set(np.unique(s.segmap)) <= set(np.unique(ann))
+    assert (s.segmap[:5] == 3).all()  # the sky band: the top quarter
+    (s,) = read_ade20k(tmp_path, "training", min_region_area=50, drops=DropCounts())
+    assert s.segmap is None  # segmap_size 0: not stored
+    with pytest.raises(DataError, match=r"segmap_size=-1: give a side in pixels"):
+        next(read_ade20k(tmp_path, "training", 50, DropCounts(), segmap_size=-1))
+
+
+def test_a_record_keeps_its_segmentation_map() -> None:
+    from scene2img.data.shards import decode_record, encode_record
+
+    args = ("img", 40, 30, [13, 0], np.array([[0.1, 0.1, 0.5, 0.5], [0, 0, 1, 1]]), [[], []],
+            None, [(0, 0, 1)], b"jpeg")
+    segmap = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    buf = encode_record(*args, segmap=segmap)
+    rec = decode_record(buf)
+    assert np.array_equal(rec.segmap, segmap) and rec.image_bytes == b"jpeg"
+    plain = encode_record(*args)
+    assert decode_record(plain).segmap is None and b"segmap" not in plain  # as before
+    with pytest.raises(DataError, match="corrupt record .*truncated"):
+        decode_record(buf[:-1])
+    with pytest.raises(DataError, match=r"segmentation map of shape \(8, 4\)"):
+        encode_record(*args, segmap=segmap[:, :4])
+
+
+def test_scene_categories(tmp_path: Path) -> None:
+    from scene2img.data.sources.ade20k import read_scene_categories
+
+    root = _dataset(tmp_path)
+    (root / "sceneCategories.txt").write_text("ADE_train_00000001 beach\n\nADE_val_00000001 lake\n")
+    assert read_scene_categories(tmp_path) == {"ADE_train_00000001": "beach",
+                                               "ADE_val_00000001": "lake"}
+    (root / "sceneCategories.txt").write_text("ADE_train_00000001\n")
+    with pytest.raises(DataError, match=r"sceneCategories.txt:1: expected 'image_id scene_cat"):
+        read_scene_categories(tmp_path)
+    with pytest.raises(DataError, match="not found"):
+        read_scene_categories(tmp_path / "nowhere")
