@@ -167,12 +167,12 @@ class SceneToImage:
         if value == 1:
             return 1
         if factor is None:
-            raise ModelError(f"{where}: {value}: this model has no upscaler; register it with "
-                             "one (`scene2img register --upscaler-model upscaler_model.pt`, "
+            raise ModelError(f"{where}: {show(value)}: this model has no upscaler; register it "
+                             "with one (`scene2img register --upscaler-model upscaler_model.pt`, "
                              "or put upscaler_model.pt in the model folder) or leave it out")
         if value != factor:
-            raise SceneGraphError(f"{where}: {value}: this model's upscaler was trained for x"
-                                  f"{factor}; give {factor} or leave it out")
+            raise SceneGraphError(f"{where}: {show(value)}: this model's upscaler was trained "
+                                  f"for x{factor}; give {factor} or leave it out")
         return value
 
     def parse(self, data: Any, where: str = "scene graph") -> SceneGraph:

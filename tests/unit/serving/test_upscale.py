@@ -65,7 +65,10 @@ def test_upscaled_is_the_generated_image_taken_up(model: SceneToImage) -> None:
      (3, SceneGraphError, "upscale: 3: this model's upscaler was trained for x4"),
      ("x", SceneGraphError, "upscale: 'x' is not an upscaling factor; give 4"),
      (True, SceneGraphError, "upscale: True is not an upscaling factor"),
-     (4.5, SceneGraphError, "upscale: 4.5 is not an upscaling factor")],
+     (4.5, SceneGraphError, "upscale: 4.5 is not an upscaling factor"),
+     (float("inf"), SceneGraphError, "upscale: inf is not an upscaling factor"),
+     (1e300, SceneGraphError,  # cut short in the message
+      r"upscale: 10000000000.*\.\.\. \(301 characters\): this model's upscaler was trained")],
 )
 def test_a_factor_not_the_upscalers_is_refused(model, value, error, message) -> None:
     with pytest.raises(error, match=message):
