@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
 from PIL import Image
 
 from scene2img.cli import main
@@ -24,6 +25,7 @@ from scene2img.models.upscaler import RDN
 from scene2img.serving.pipeline import SceneToImage
 from scene2img.serving.pyfunc import save_pyfunc
 from scene2img.training.export import UPSCALER_MODEL_FILE, export_upscaler, load_layout_model
+from tests.unit.serving.strategies import UPSCALE_REQUESTS
 from tests.unit.serving.test_pyfunc import GRAPH, post, records
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -180,6 +182,20 @@ def test_served_bad_upscale_is_refused(served, upscale, message) -> None:
     status, answer = post(served, records({"scene_graph": text, "upscale": 4},
                                           {"scene_graph": text, "upscale": upscale}))
     assert status == 400 and message in answer, answer
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(body=UPSCALE_REQUESTS)
+def test_fuzz_upscale_gets_its_size_or_a_400(served, body) -> None:
+    status, answer = post(served, body)
+    if status == 200:
+        for row in answer:
+            assert row["upscale"] in (1, 4), row["upscale"]
+            side = 64 * row["upscale"]
+            assert row["image_size"] == side and _size(row) == (side, side)
+    else:
+        assert status == 400 and "unexpected error" not in answer, (status, answer)
 
 
 def test_served_model_without_upscaler_refuses_upscale(toy_model: Path, tmp_path: Path) -> None:
