@@ -77,10 +77,11 @@ def png_base64(image: np.ndarray) -> str:
 
 def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
     """Scene graphs (JSON strings or objects), an optional seed and upscaling factor in; images
-    (and their size) and layouts out. `seed` and `upscale` are typed `any` so that null (or a record without it) passes MLflow's schema check and
-    gets the default, and integers arrive exact (`long` refuses null, `double` refuses
-    integers); `predict` checks that each seed is an integer. The price: MLflow cannot type a
-    CSV request's columns from an `any` column, so requests are JSON or Parquet."""
+    (and their size) and layouts out. `seed` and `upscale` are typed `any` so that null (or a
+    record without them) passes MLflow's schema check and gets the default, and integers arrive
+    exact (`long` refuses null, `double` refuses integers); `predict` checks that each is an
+    integer. The price: MLflow cannot type a CSV request's columns from an `any` column, so
+    requests are JSON or Parquet."""
     inputs = Schema([ColSpec(DataType.string, "scene_graph", required=False),
                      ColSpec(AnyType(), "seed", required=False),
                      ColSpec(AnyType(), "upscale", required=False),
@@ -133,8 +134,7 @@ def output_row(generation: Generation, seed: int) -> dict[str, Any]:
 
 
 def save_pyfunc(
-    model_dir: str | os.PathLike,  # layout_model.pt, image_model.pt, attribute_stats.json
-    # and, when there, upscaler_model.pt
+    model_dir: str | os.PathLike,  # layout/image_model.pt, attribute_stats.json[, upscaler_model.pt]
     path: str | os.PathLike,  # the pyfunc folder to write
     limits: ServeParams | None = None,  # default: params.yaml's serve section
 ) -> Path:
