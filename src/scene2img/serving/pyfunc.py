@@ -134,7 +134,7 @@ def output_row(generation: Generation, seed: int) -> dict[str, Any]:
 
 
 def save_pyfunc(
-    model_dir: str | os.PathLike,  # layout/image_model.pt, attribute_stats.json[, upscaler_model.pt]
+    model_dir: str | os.PathLike,  # layout/image_model.pt, attribute_stats.json (+ upscaler)
     path: str | os.PathLike,  # the pyfunc folder to write
     limits: ServeParams | None = None,  # default: params.yaml's serve section
 ) -> Path:
