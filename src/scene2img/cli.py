@@ -195,7 +195,8 @@ def cmd_register(args: argparse.Namespace) -> None:
     from scene2img.stages.register import register
 
     params = _params(args, [f"register.name={args.name}"] if args.name else [])
-    r = register(args.layout_model, args.image_model, args.data, args.evaluation, params)
+    r = register(args.layout_model, args.image_model, args.data, args.evaluation, params,
+                 upscaler_model=args.upscaler_model)
     print(f"registered {r.model_uri} ({r.gate_metric} = {r.gate_value:.4f}); run {r.run_id}")
     print(f"  next: scene2img promote --name {r.name} --version {r.version}")
 
@@ -226,7 +227,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from scene2img.serving.commands import generate_files
 
     for line in generate_files(lambda: _load_model(args), _outputs(args), args.seed, args.graph,
-                               args.text):
+                               args.text, args.upscale):
         print(line)
 
 
@@ -234,7 +235,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
     from scene2img.serving.commands import edit_files
 
     for line in edit_files(lambda: _load_model(args), args.state, args.ops, _outputs(args),
-                           args.graph, args.in_place):
+                           args.graph, args.in_place, args.upscale):
         print(line)
 
 
@@ -368,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-model", type=Path, required=True)
     p.add_argument("--data", required=True, help="the processed dataset they were trained on")
     p.add_argument("--evaluation", type=Path, required=True, help="metrics.json of evaluate")
+    p.add_argument("--upscaler-model", type=Path, default=None,
+                   help="upscaler_model.pt of train-upscaler: the model then serves `upscale`")
     p.add_argument("--name", default=None, help="registered model name (default: register.name)")
     _add_params_options(p)
     p.set_defaults(func=cmd_register)
@@ -385,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                            ("edit", "apply edits to a generation, keeping the rest")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--model", required=True,
-                       help="a model folder (layout_model.pt, image_model.pt) or models:/NAME@alias")
+                       help="a model folder (layout_model.pt, image_model.pt; upscaler_model.pt "
+                            "if any) or models:/NAME@alias")
         if name == "generate":
             p.add_argument("--graph", type=Path, default=None, help="scene graph JSON")
             p.add_argument("--text", default=None, help='e.g. "a red car left of a tree"')
@@ -402,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--in-place", action="store_true",
                            help="replace --state (and --graph) with the edited state (and graph)")
         p.add_argument("--out", type=Path, required=True, help="image PNG")
+        p.add_argument("--upscale", type=int, default=None, metavar="FACTOR",
+                       help="take the image up by the model's upscaler: its factor, 2 or 4 as "
+                            "trained (128 -> 512 px at 4); the model must hold one")
         p.add_argument("--layout-out", type=Path, default=None, help="layout drawing PNG")
         p.add_argument("--state-out", type=Path, default=None,
                        help="latents and layout JSON (the input of `edit`)")

@@ -25,6 +25,7 @@ def generate_files(
     seed: int = 0,  # 0 .. 2**63 - 1
     graph: Path | None = None,  # a scene graph JSON file ...
     text: str | None = None,  # ... or a sentence (`scene2img.serving.text`)
+    upscale: int | None = None,  # take the image up by the model's upscaler (its factor)
 ) -> list[str]:
     """Generate one image from a scene graph file or a sentence; returns the lines to print."""
     from scene2img.serving.text import parse_text
@@ -36,12 +37,14 @@ def generate_files(
         raise ConfigError("--seed: give an integer")
     check_outputs(outputs.named(), {"--graph": graph})
     model = load_model()
+    factor = model.check_upscale(upscale, "--upscale")
     if text is not None:
         sentence = parse_text(text, model.vocab, max_chars=model.limits.max_graph_bytes)
         scene = model.parse(sentence.to_json(), where="--text")
     else:
         scene = model.parse(read_json_file(graph, model.limits.max_graph_bytes), where=str(graph))
-    return write_generation(model.generate(scene, seed=checked_seed), model.vocab, outputs)
+    generation = model.upscaled(model.generate(scene, seed=checked_seed), factor)
+    return write_generation(generation, model.vocab, outputs)
 
 
 def edit_files(
@@ -51,6 +54,7 @@ def edit_files(
     outputs: Outputs,
     graph: Path | None = None,  # the scene graph `state` was generated from: checked against it
     in_place: bool = False,  # replace `state` (and `graph`) with the edited ones
+    upscale: int | None = None,  # take the image up by the model's upscaler (its factor)
 ) -> list[str]:
     """Apply edit operations to a generation; returns the lines to print."""
     replaces = {}
@@ -62,6 +66,7 @@ def edit_files(
         replaces = {"--state-out": "--state", "--graph-out": "--graph"}
     check_outputs(outputs.named(), {"--state": state, "--ops": ops, "--graph": graph}, replaces)
     model = load_model()
+    factor = model.check_upscale(upscale, "--upscale")
     previous = load_state(state, model)
     if graph is not None:
         given = model.parse(read_json_file(graph, model.limits.max_graph_bytes), where=str(graph))
@@ -71,7 +76,7 @@ def edit_files(
                 f"{given.sha256()[:12]}, the state's {previous['graph_sha256'][:12]}); give the "
                 "state written with this graph, or leave out --graph")
     operations = read_json_file(ops, model.limits.max_graph_bytes, "list of edit operations")
-    generation = edit(model, previous, operations, where=str(ops))
+    generation = model.upscaled(edit(model, previous, operations, where=str(ops)), factor)
     return write_generation(generation, model.vocab, outputs)
 
 

@@ -14,10 +14,11 @@ if TYPE_CHECKING:
 
 
 def load_scene_to_image(uri: str | Path, limits: ServeParams | None = None) -> SceneToImage:
-    """A folder holding `layout_model.pt` and `image_model.pt` (and `attribute_stats.json`), or
-    an MLflow model URI (`models:/NAME@champion`, `runs:/ID/model`) logged by `register`; the
-    tracking URI comes from the environment (`MLFLOW_TRACKING_URI`). `limits`: the request
-    limits (default: params.yaml's serve section)."""
+    """A folder holding `layout_model.pt` and `image_model.pt` (and `attribute_stats.json`,
+    and `upscaler_model.pt` when it upscales), or an MLflow model URI (`models:/NAME@champion`,
+    `runs:/ID/model`) logged by `register`; the tracking URI comes from the environment
+    (`MLFLOW_TRACKING_URI`). `limits`: the request limits (default: params.yaml's serve
+    section)."""
     text = str(uri)
     if "://" not in text and not text.startswith("models:/"):
         if not Path(text).is_dir():

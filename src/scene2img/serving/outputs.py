@@ -127,7 +127,10 @@ def write_generation(generation: Generation, vocab: Vocab, outputs: Outputs) -> 
     """Write the files asked for; returns one line per file for the command's output."""
     image = generation.image
     files = {"--out": (Path(outputs.out), png_bytes(Image.fromarray(image)))}
-    lines = [f"wrote {outputs.out} ({image.shape[1]} x {image.shape[0]})"]
+    size = f"{image.shape[1]} x {image.shape[0]}"
+    if generation.upscale != 1:
+        size += f", upscaled x{generation.upscale} from {image.shape[0] // generation.upscale} px"
+    lines = [f"wrote {outputs.out} ({size})"]
     if outputs.layout_out is not None:
         files["--layout-out"] = (Path(outputs.layout_out),
                                  png_bytes(layout_drawing(generation, vocab)))

@@ -11,15 +11,20 @@ generated from; `check_state` refuses one that does not fit the model, before an
 It is what `scene2img generate` / `edit` and the registered MLflow model run. An image model
 trained on ground-truth masks (`train_image.g.gt_masks`) is given the layout model's predicted
 masks, as in the evaluation's predicted-layout mode; other image models regress their own.
+
+A model may also hold an RDN upscaler (`upscaler_model.pt`, from `train-upscaler`): `upscaled`
+then takes a generated image up by the upscaler's factor (x2 or x4, as it was trained), after
+generation, from the 8-bit image as it would be saved (what the upscaler was trained on: 8-bit
+bicubic downscales). `check_upscale` refuses, before any work, a factor the model cannot give.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +33,7 @@ import torch
 
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ModelError, SceneGraphError
-from scene2img.evaluation.images import to_uint8
+from scene2img.evaluation.images import to_uint8, to_unit_range
 from scene2img.serving.attributes import sample_attributes
 from scene2img.serving.schema import (
     SceneGraph,
@@ -44,14 +49,17 @@ from scene2img.training.export import (
     ATTRIBUTE_STATS_FILE,
     IMAGE_MODEL_FILE,
     LAYOUT_MODEL_FILE,
+    UPSCALER_MODEL_FILE,
     check_mask_sizes,
     load_generator,
     load_layout_model,
+    load_upscaler,
     takes_masks,
 )
 
 if TYPE_CHECKING:
     from scene2img.config import ServeParams
+    from scene2img.models.upscaler import RDN
 
 STATE_VERSION = 2  # 2: records the model's fingerprint, the graph's sha256 and a checksum
 STATE_KEYS = {"version", "model", "seed", "step", "graph", "graph_sha256", "z_img", "objects"}
@@ -59,7 +67,7 @@ STATE_CHECKSUM = "sha256"  # of the canonical JSON of the other keys, added when
 MAX_LATENT = 50.0  # latents are standard normal: larger values are not from a generation
 
 
-@dataclass
+@dataclasses.dataclass
 class Generation:
     image: np.ndarray  # [S, S, 3] uint8
     graph: SceneGraph  # as generated: sampled attributes filled in, boxes pinned
@@ -67,6 +75,7 @@ class Generation:
     masks: np.ndarray  # [n, M, M] the layout model's masks, in box coordinates
     state: dict[str, Any]  # latents and layout, JSON-able: the input of an edit
     given: SceneGraph  # the graph as given (its sha256 is in the state): what an edit writes
+    upscale: int = 1  # the factor `image` was upscaled by (`SceneToImage.upscaled`); 1: as painted
 
     def layout_json(self) -> list[dict[str, Any]]:
         return [{"name": o.name, "attributes": o.attributes or [],
@@ -75,11 +84,12 @@ class Generation:
 
 
 class SceneToImage:
-    """Layout model + image generator + vocabulary + attribute statistics."""
+    """Layout model + image generator + vocabulary + attribute statistics (+ an upscaler)."""
 
     def __init__(self, layout_model: torch.nn.Module, layout_config: dict, generator: torch.nn.Module,
                  generator_config: dict, vocab: Vocab, attribute_stats: dict,
-                 device: str | torch.device = "cpu", limits: ServeParams | None = None) -> None:
+                 device: str | torch.device = "cpu", limits: ServeParams | None = None,
+                 upscaler: RDN | None = None) -> None:
         self.layout_model = layout_model.eval().to(device)
         self.layout_config = layout_config
         self.generator = generator.eval().to(device)
@@ -90,13 +100,16 @@ class SceneToImage:
         self.max_objects = min(layout_config["max_objects"], generator_config["max_objects"])
         self.takes_masks = takes_masks(generator_config)
         self.limits = limits or default_limits()  # params.yaml: serve
+        self.upscaler = upscaler.eval().to(device) if upscaler is not None else None
 
     @classmethod
     def from_files(cls, layout_path: str | Path, image_path: str | Path,
                    stats_path: str | Path | None = None,
                    device: str | torch.device = "cpu",
-                   limits: ServeParams | None = None) -> SceneToImage:
-        """Load the two exports (weights_only) and check they share one vocabulary."""
+                   limits: ServeParams | None = None,
+                   upscaler_path: str | Path | None = None) -> SceneToImage:
+        """Load the two exports (weights_only) and check they share one vocabulary; and the
+        upscaler's export when given (any vocabulary: it sees only pixels)."""
         layout, vocab, layout_config = load_layout_model(layout_path)
         generator, gen_vocab, gen_config = load_generator(image_path)
         check_mask_sizes(gen_config, layout_config, f"{image_path} / {layout_path}")
@@ -104,16 +117,20 @@ class SceneToImage:
             raise ModelError(f"{layout_path} and {image_path} were trained on different "
                              "vocabularies; train both on the same processed dataset")
         stats = json.loads(Path(stats_path).read_text()) if stats_path else {}
-        return cls(layout, layout_config, generator, gen_config, vocab, stats, device, limits)
+        upscaler = load_upscaler(upscaler_path)[0] if upscaler_path is not None else None
+        return cls(layout, layout_config, generator, gen_config, vocab, stats, device, limits,
+                   upscaler)
 
     @classmethod
     def from_dir(cls, folder: str | Path, device: str | torch.device = "cpu",
                  limits: ServeParams | None = None) -> SceneToImage:
-        """A model folder: `layout_model.pt`, `image_model.pt`, `attribute_stats.json`."""
+        """A model folder: `layout_model.pt`, `image_model.pt`, `attribute_stats.json` and,
+        optionally, `upscaler_model.pt`."""
         folder = Path(folder)
-        stats = folder / ATTRIBUTE_STATS_FILE
+        stats, upscaler = folder / ATTRIBUTE_STATS_FILE, folder / UPSCALER_MODEL_FILE
         return cls.from_files(folder / LAYOUT_MODEL_FILE, folder / IMAGE_MODEL_FILE,
-                              stats if stats.exists() else None, device, limits)
+                              stats if stats.exists() else None, device, limits,
+                              upscaler if upscaler.exists() else None)
 
     @property
     def image_size(self) -> int:
@@ -126,6 +143,37 @@ class SceneToImage:
         text = json.dumps({"vocab": self.vocab.to_json(), "layout": self.layout_config,
                            "generator": self.generator_config}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def upscale_factor(self) -> int | None:
+        """The factor `upscaled` takes images up by (2 or 4); None without an upscaler."""
+        return None if self.upscaler is None else int(self.upscaler.scale)
+
+    def check_upscale(self, value: Any, where: str = "upscale") -> int:
+        """The upscaling factor asked for, checked before any work: None (or NaN, pandas'
+        missing value) and 1 are "as generated" (1); otherwise the upscaler's own factor."""
+        if isinstance(value, np.generic):  # what pandas hands over
+            value = value.item()
+        if value is None or isinstance(value, float) and math.isnan(value):
+            return 1
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # pandas makes floats of an integer column with a missing value
+        factor = self.upscale_factor
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SceneGraphError(
+                f"{where}: {show(value)} is not an upscaling factor; " + (
+                    f"give {factor} (this model's upscaler is x{factor}) or leave it out"
+                    if factor else "this model has no upscaler: leave it out"))
+        if value == 1:
+            return 1
+        if factor is None:
+            raise ModelError(f"{where}: {show(value)}: this model has no upscaler; register it "
+                             "with one (`scene2img register --upscaler-model upscaler_model.pt`, "
+                             "or put upscaler_model.pt in the model folder) or leave it out")
+        if value != factor:
+            raise SceneGraphError(f"{where}: {show(value)}: this model's upscaler was trained "
+                                  f"for x{factor}; give {factor} or leave it out")
+        return value
 
     def parse(self, data: Any, where: str = "scene graph") -> SceneGraph:
         """Validate a scene graph against this model's vocabulary and `self.limits`."""
@@ -184,6 +232,26 @@ class SceneToImage:
                          "attributes": graph.objects[i].attributes} for i in range(n)],
         }
         return Generation(image, graph, boxes.numpy(), masks.numpy(), state, given)
+
+    @torch.no_grad()
+    def upscaled(
+        self,
+        generation: Generation,  # as generated (`upscale` 1)
+        factor: int,  # checked by `check_upscale`; 1 returns `generation` as it is
+    ) -> Generation:
+        """The generation with its image taken up by the upscaler: [S, S, 3] -> [fS, fS, 3]."""
+        if factor == 1:
+            return generation
+        if self.upscaler is None or factor != self.upscale_factor or generation.upscale != 1:
+            raise ModelError(f"upscale {factor}: not this model's factor "
+                             f"({self.upscale_factor}); check it with check_upscale first")
+        image = torch.from_numpy(generation.image).permute(2, 0, 1)[None].to(self.device)
+        lr = (to_unit_range(image) + 1) / 2  # [1, 3, S, S] in [0, 1], as the RDN was trained
+        sr = self.upscaler(lr)  # [1, 3, fS, fS], [0, 1]
+        if not torch.isfinite(sr).all():
+            raise ModelError("the upscaler produced non-finite pixels; check its weights")
+        pixels = to_uint8(sr.float() * 2 - 1)[0].permute(1, 2, 0).cpu().numpy()
+        return dataclasses.replace(generation, image=pixels, upscale=factor)
 
     def check_state(self, state: Any, where: str = "state") -> dict[str, Any]:
         """Refuse, with one line naming the field, a state this model cannot edit from: another

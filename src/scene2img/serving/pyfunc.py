@@ -1,10 +1,17 @@
 """The registered end-to-end model as an MLflow pyfunc: scene graphs in, PNG images out.
 
 Input: a DataFrame with a `scene_graph` column (the JSON format of `scene2img.serving.schema`,
-as a string or an object) and an optional `seed` column (an integer from 0 to 2**63 - 1; null or
-missing: 0). Output: one row per input with `image_png_base64` (the generated image), `layout`
-(JSON: objects with the boxes and attributes used) and `seed`. The weights are state dicts, loaded
-with `weights_only=True`.
+as a string or an object), an optional `seed` column (an integer from 0 to 2**63 - 1; null or
+missing: 0) and an optional `upscale` column (null, missing or 1: the image as generated; the
+upscaler's factor, 2 or 4 as it was trained: the image taken up by it, 128 -> 512 px at 4; refused
+when the model has no upscaler or the factor is not its own). Output: one row per input with
+`image_png_base64` (the image), `layout` (JSON: objects with the boxes and attributes used),
+`seed`, `image_size` (the side of the returned image, pixels) and `upscale` (the factor it was
+taken up by; 1: as generated). The weights are state dicts, loaded with `weights_only=True`.
+
+The upscaler is an optional member: `register --upscaler-model` logs its export as the artifact
+`upscaler_model` and records `upscaler` in the model's metadata (`{"file": ..., "scale": 4}`, or
+null without one), so `mlflow models` and the registry show whether a version can upscale.
 
 A dialog turn (`scene2img.serving.dialog`) is answered statelessly: a request with an
 `instruction` column (and `dialog_state`: the `dialog_state` the previous answer returned, or null
@@ -52,11 +59,11 @@ from scene2img.errors import ConfigError, ModelError, Scene2ImgError
 from scene2img.serving.schema import SceneGraph, check_seed, default_limits, show
 
 if TYPE_CHECKING:
-    from scene2img.serving.pipeline import SceneToImage
+    from scene2img.serving.pipeline import Generation, SceneToImage
 
-COLUMNS = ("scene_graph", "seed")
+COLUMNS = ("scene_graph", "seed", "upscale")
 DIALOG_COLUMNS = ("instruction", "dialog_state", "seed")
-OUTPUT_COLUMNS = ["image_png_base64", "layout", "seed"]
+OUTPUT_COLUMNS = ["image_png_base64", "layout", "seed", "image_size", "upscale"]
 DIALOG_OUTPUT_COLUMNS = [*OUTPUT_COLUMNS, "dialog_state", "message"]
 SERVER_TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"  # set by `mlflow models serve`
 SERVING_ENV = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # "true" in `mlflow models serve`'s process
@@ -69,13 +76,15 @@ def png_base64(image: np.ndarray) -> str:
 
 
 def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
-    """Scene graphs (JSON strings or objects) and an optional seed in; images and layouts out.
-    `seed` is typed `any` so that null (or a record without it) passes MLflow's schema check and
-    gets the default, and integers arrive exact (`long` refuses null, `double` refuses
-    integers); `predict` checks that each seed is an integer. The price: MLflow cannot type a
-    CSV request's columns from an `any` column, so requests are JSON or Parquet."""
+    """Scene graphs (JSON strings or objects), an optional seed and upscaling factor in; images
+    (and their size) and layouts out. `seed` and `upscale` are typed `any` so that null (or a
+    record without them) passes MLflow's schema check and gets the default, and integers arrive
+    exact (`long` refuses null, `double` refuses integers); `predict` checks that each is an
+    integer. The price: MLflow cannot type a CSV request's columns from an `any` column, so
+    requests are JSON or Parquet."""
     inputs = Schema([ColSpec(DataType.string, "scene_graph", required=False),
                      ColSpec(AnyType(), "seed", required=False),
+                     ColSpec(AnyType(), "upscale", required=False),
                      ColSpec(DataType.string, "instruction", required=False),
                      ColSpec(AnyType(), "dialog_state", required=False)])
     outputs = infer_signature(example, output).outputs.inputs
@@ -90,26 +99,42 @@ def pyfunc_arguments(
     layout_model: str | os.PathLike,  # layout_model.pt
     image_model: str | os.PathLike,  # image_model.pt
     attribute_stats: str | os.PathLike,  # attribute_stats.json
+    upscaler_model: str | os.PathLike | None = None,  # upscaler_model.pt, loaded into `model`
 ) -> dict[str, Any]:
     """The arguments of `mlflow.pyfunc.log_model` / `save_model` for the end-to-end model: its
-    files, signature, input example (and its output), limits (`model_config`), requirements."""
+    files, signature, input example (and its output), limits (`model_config`), requirements,
+    and whether it holds an upscaler (`metadata`)."""
     from scene2img import __version__
+    from scene2img.training.export import UPSCALER_MODEL_FILE
 
+    if (upscaler_model is None) != (model.upscaler is None):
+        raise ModelError("the upscaler to log and the model's upscaler disagree; load the model "
+                         "with the upscaler_model.pt it is logged with")
     example = pd.DataFrame({"scene_graph": [json.dumps(graph.to_json())], "seed": [0]})
-    generation = model.generate(graph, seed=0)
-    output = pd.DataFrame({"image_png_base64": [png_base64(generation.image)],
-                           "layout": [json.dumps(generation.layout_json())], "seed": [0]})
-    return {"python_model": SceneGraphToImageModel(),
-            "artifacts": {"layout_model": str(layout_model), "image_model": str(image_model),
-                          "attribute_stats": str(attribute_stats)},
+    output = pd.DataFrame([output_row(model.generate(graph, seed=0), 0)], columns=OUTPUT_COLUMNS)
+    artifacts = {"layout_model": str(layout_model), "image_model": str(image_model),
+                 "attribute_stats": str(attribute_stats)}
+    upscaler = None
+    if upscaler_model is not None:
+        artifacts["upscaler_model"] = str(upscaler_model)
+        upscaler = {"file": UPSCALER_MODEL_FILE, "scale": model.upscale_factor}
+    return {"python_model": SceneGraphToImageModel(), "artifacts": artifacts,
             "signature": model_signature(example, output), "input_example": example,
+            "metadata": {"upscaler": upscaler},
             "model_config": dataclasses.asdict(model.limits),
             "pip_requirements": [f"scene2img=={__version__}", "torch==2.14.1",
                                  "torchvision==0.29.1", "mlflow==3.17.2", "pillow", "pandas"]}
 
 
+def output_row(generation: Generation, seed: int) -> dict[str, Any]:
+    """One answer: the image (as generated or upscaled), its side, the factor, layout and seed."""
+    return {"image_png_base64": png_base64(generation.image),
+            "layout": json.dumps(generation.layout_json()), "seed": seed,
+            "image_size": int(generation.image.shape[0]), "upscale": generation.upscale}
+
+
 def save_pyfunc(
-    model_dir: str | os.PathLike,  # layout_model.pt, image_model.pt, attribute_stats.json
+    model_dir: str | os.PathLike,  # layout/image_model.pt, attribute_stats.json (+ upscaler)
     path: str | os.PathLike,  # the pyfunc folder to write
     limits: ServeParams | None = None,  # default: params.yaml's serve section
 ) -> Path:
@@ -120,14 +145,17 @@ def save_pyfunc(
         ATTRIBUTE_STATS_FILE,
         IMAGE_MODEL_FILE,
         LAYOUT_MODEL_FILE,
+        UPSCALER_MODEL_FILE,
     )
 
     model_dir = Path(model_dir)
     model = SceneToImage.from_dir(model_dir, limits=limits)
     name = model.vocab.object_idx_to_name[1]  # the first class but __image__
+    upscaler = model_dir / UPSCALER_MODEL_FILE
     mlflow.pyfunc.save_model(str(path), **pyfunc_arguments(
         model, model.parse({"objects": [name]}), model_dir / LAYOUT_MODEL_FILE,
-        model_dir / IMAGE_MODEL_FILE, model_dir / ATTRIBUTE_STATS_FILE))
+        model_dir / IMAGE_MODEL_FILE, model_dir / ATTRIBUTE_STATS_FILE,
+        upscaler if upscaler.exists() else None))
     return Path(path)
 
 
@@ -155,7 +183,8 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
         a = context.artifacts
         limits = serve_limits(getattr(context, "model_config", None))
         self.model = SceneToImage.from_files(a["layout_model"], a["image_model"],
-                                             a.get("attribute_stats"), limits=limits)
+                                             a.get("attribute_stats"), limits=limits,
+                                             upscaler_path=a.get("upscaler_model"))
 
     def budget_s(self) -> float:
         """Seconds a request may compute: ours, or the server's timeout if lower."""
@@ -212,33 +241,37 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
             turn = dialog.turn(text)
             if not turn.ok:
                 raise _refuse(f"instruction[{i}]: {turn.message} (the scene is unchanged)")
-            g = turn.generation
-            rows.append({"image_png_base64": png_base64(g.image),
-                         "layout": json.dumps(g.layout_json()), "seed": dialog.state["seed"],
+            rows.append({**output_row(turn.generation, dialog.state["seed"]),
                          "dialog_state": json.dumps(seal(dialog.state)),
                          "message": turn.message})
         return pd.DataFrame(rows, columns=DIALOG_OUTPUT_COLUMNS)
 
-    def check_request(self, model_input: Any) -> list[tuple[Any, int]]:
-        """Every record parsed and checked, before any work: (scene graph, seed) per record."""
+    def check_request(self, model_input: Any) -> list[tuple[Any, int, int]]:
+        """Every record parsed and checked, before any work: (scene graph, seed, upscaling
+        factor) per record."""
         limits = self.model.limits
         if not isinstance(model_input, pd.DataFrame) or "scene_graph" not in model_input:
             raise _refuse("expected a 'scene_graph' column (JSON scene graphs), or an "
                           "'instruction' column (dialog turns)")
         unknown = [str(c) for c in model_input.columns if c not in COLUMNS]
         if unknown:
-            raise _refuse(f"unknown column(s) {show(unknown)}; expected scene_graph and seed")
+            raise _refuse(f"unknown column(s) {show(unknown)}; expected scene_graph, seed and "
+                          "upscale")
         if len(model_input) > limits.max_records:
             raise _refuse(f"{len(model_input)} scene graphs in one request; at most "
                           f"{limits.max_records}")
         graphs = model_input["scene_graph"].tolist()
         seeds = model_input["seed"].tolist() if "seed" in model_input else [None] * len(graphs)
+        factors = model_input["upscale"].tolist() if "upscale" in model_input \
+            else [None] * len(graphs)
         checked = []
         try:
-            for i, (graph, seed) in enumerate(zip(graphs, seeds, strict=True)):
+            for i, (graph, seed, factor) in enumerate(zip(graphs, seeds, factors, strict=True)):
                 parsed = self.model.parse(graph, where=f"scene_graph[{i}]")
                 seed = None if seed is pd.NA else seed  # missing in a nullable column (Parquet)
-                checked.append((parsed, check_seed(seed, f"seed[{i}]") or 0))
+                factor = None if factor is pd.NA else factor
+                checked.append((parsed, check_seed(seed, f"seed[{i}]") or 0,
+                                self.model.check_upscale(factor, f"upscale[{i}]")))
         except Scene2ImgError as exc:
             raise _refuse(str(exc)) from None
         return checked
@@ -256,15 +289,14 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
             return self.dialog_turns(model_input)
         rows = []
         records = self.check_request(model_input)
-        for i, (graph, seed) in enumerate(records):
+        for i, (graph, seed, factor) in enumerate(records):
             if time.monotonic() - started > budget:
                 raise MlflowException(
                     f"the request ran past its {budget:g} s budget after {i} of {len(records)} "
                     "scene graphs; send fewer per request", DEADLINE_EXCEEDED)
             try:
-                generation = self.model.generate(graph, seed=seed)
+                generation = self.model.upscaled(self.model.generate(graph, seed=seed), factor)
             except Scene2ImgError as exc:
                 raise _refuse(f"scene_graph[{i}]: {exc}") from None
-            rows.append({"image_png_base64": png_base64(generation.image),
-                         "layout": json.dumps(generation.layout_json()), "seed": seed})
+            rows.append(output_row(generation, seed))
         return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)

@@ -1,5 +1,6 @@
-"""Stage `register`: log the end-to-end model (scene graph -> layout -> image) as an MLflow
-pyfunc and register a version whose tags carry the evaluation metrics, protocol and lineage.
+"""Stage `register`: log the end-to-end model (scene graph -> layout -> image, and optionally
+-> upscaled image) as an MLflow pyfunc and register a version whose tags carry the evaluation
+metrics, protocol and lineage.
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def register(
     evaluation: Path,  # metrics.json from evaluate
     params: Params,
     kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
+    upscaler_model: Path | None = None,  # upscaler_model.pt from train-upscaler: served `upscale`
 ) -> RegisterResult:
-    """Log and register the end-to-end model; tags carry metrics, protocol and lineage."""
+    """Log and register the end-to-end model; tags carry metrics, protocol and lineage. With
+    `upscaler_model`, the model also upscales its images when a request asks (`upscale`)."""
     try:
         report = json.loads(Path(evaluation).read_text())
     except (FileNotFoundError, json.JSONDecodeError) as exc:
@@ -76,7 +79,8 @@ def register(
     if gate not in metrics:
         raise DataError(f"{evaluation}: gate metric {gate!r} missing; has {sorted(metrics)}")
 
-    model = SceneToImage.from_files(layout_model, image_model, limits=params.serve)
+    model = SceneToImage.from_files(layout_model, image_model, limits=params.serve,
+                                    upscaler_path=upscaler_model)
     with tempfile.TemporaryDirectory() as tmp:
         stats_path = Path(tmp) / ATTRIBUTE_STATS_FILE
         stats_path.write_text(json.dumps(attribute_statistics(data_url, model.vocab)))
@@ -94,7 +98,8 @@ def register(
             mlflow.log_metrics(metrics)
             info = mlflow.pyfunc.log_model(
                 name="model",
-                **pyfunc_arguments(model, graph, layout_model, image_model, stats_path),
+                **pyfunc_arguments(model, graph, layout_model, image_model, stats_path,
+                                   upscaler_model),
             )
     version_tags = {**tags, TAG_GATE_METRIC: gate,
                     TAG_PROTOCOL: json.dumps(protocol, sort_keys=True),
@@ -105,8 +110,10 @@ def register(
         raise TrackingError(f"registering {params.register.name!r} failed: {exc.message}") \
             from None
     client = MlflowClient(params.tracking.uri)
+    upscaler = f"x{model.upscale_factor}" if model.upscaler is not None else "none"
     client.update_model_version(params.register.name, mv.version,
-                                f"{gate} = {metrics[gate]:.4f}; dataset {data_url}")
+                                f"{gate} = {metrics[gate]:.4f}; dataset {data_url}; "
+                                f"upscaler {upscaler}")
     log.info("registered %s v%s (%s = %.4f)", params.register.name, mv.version, gate,
              metrics[gate])
     return RegisterResult(params.register.name, str(mv.version), run.info.run_id,

@@ -14,7 +14,8 @@ dataset's). Training stages write them (`export_layout_model`, `export_generator
 `export_upscaler`); evaluation, the registry, serving and the pipeline read them
 (`load_layout_model`, `load_generator`, `load_upscaler`) and find them by the file names below.
 
-A model folder holds `layout_model.pt`, `image_model.pt` and (for serving) `attribute_stats.json`;
+A model folder holds `layout_model.pt`, `image_model.pt`, (for serving) `attribute_stats.json`
+and, optionally, `upscaler_model.pt` (then `generate --upscale` takes its images up);
 each training folder also has its `metrics.json`; an evaluation folder has `metrics.json` and per
 mode `samples_{mode}.png` and `report_{mode}.html`.
 """

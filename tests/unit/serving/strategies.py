@@ -54,12 +54,20 @@ RECORDS = st.lists(st.fixed_dictionaries(
     {"scene_graph": st.one_of(CLEAN_GRAPHS, CLEAN_GRAPHS.map(json.dumps), ODD_GRAPHS,
                               JSON_VALUES)},
     optional={"seed": SEEDS}), min_size=1, max_size=3)
+# for a model with an x4 upscaler (issue 16): its factor, "as generated", others and junk
+UPSCALES = st.one_of(st.just(4), st.sampled_from([None, 1, 4.0, 2, 3, 0, -4]),
+                     st.integers(-3, 9), st.floats(), st.booleans(), st.text(max_size=3),
+                     JSON_VALUES)
+VALID_GRAPHS = st.fixed_dictionaries({"objects": st.lists(VALID_OBJECTS, min_size=1, max_size=4)})
+UPSCALE_RECORDS = st.lists(st.fixed_dictionaries(  # valid but for upscale
+    {"scene_graph": st.one_of(VALID_GRAPHS, VALID_GRAPHS.map(json.dumps)), "upscale": UPSCALES},
+    optional={"seed": st.integers(0, 2**63 - 1)}), min_size=1, max_size=2)
 
 
 def _request(records: list[dict], form: str) -> dict:
-    columns = {"scene_graph": [r["scene_graph"] for r in records],
-               "seed": [r.get("seed") for r in records]}
-    rows = [[r["scene_graph"], r.get("seed")] for r in records]
+    names = ["scene_graph", "seed"] + (["upscale"] if any("upscale" in r for r in records) else [])
+    columns = {k: [r.get(k) for r in records] for k in names}
+    rows = [[r.get(k) for k in names] for r in records]
     return {"dataframe_records": {"dataframe_records": records},
             "dataframe_split": {"dataframe_split": {"columns": list(columns), "data": rows}},
             "inputs": {"inputs": columns},
@@ -72,3 +80,5 @@ REQUESTS = st.one_of(
                                                   "inputs", "instances"])),
     st.builds(_request, RECORDS, st.just("dataframe_records")),
     JSON_VALUES)
+UPSCALE_REQUESTS = st.builds(_request, UPSCALE_RECORDS, st.sampled_from(
+    ["dataframe_records", "dataframe_split", "inputs", "instances"]))
