@@ -73,14 +73,15 @@ def layout_label_map(
     """The layout's boxes as a multi-hot label map [B, C, s, s]: channel c is 1 inside any box of
     class c (real objects only: not padding, not `__image__`). Boxes cover the pixels retrieval
     counts for them (`retrieval.box_pixels`)."""
-    b, o = objects.shape
     keep = real_objects(objects, obj_valid)  # [B, O]
+    if keep.any() and int(objects[keep].max()) >= num_classes:
+        raise ValueError(f"objects hold classes outside 0..{num_classes - 1}")
     cols, rows = box_pixels(boxes.float(), size)  # [B, O, 2] each
     ar = torch.arange(size, device=boxes.device)
     in_x = (ar >= cols[..., :1]) & (ar < cols[..., 1:])  # [B, O, s]
     in_y = (ar >= rows[..., :1]) & (ar < rows[..., 1:])
     masks = (in_y[..., :, None] & in_x[..., None, :] & keep[..., None, None]).float()  # [B,O,s,s]
-    classes = F.one_hot(objects.long().clamp(0, num_classes - 1), num_classes).float()  # [B,O,C]
+    classes = F.one_hot(objects.long() * keep, num_classes).float()  # [B, O, C]; padding -> 0
     out = torch.einsum("boc,bohw->bchw", classes, masks)
     return out.clamp(max=1.0)  # overlapping boxes of one class
 

@@ -33,6 +33,8 @@ def test_layout_label_map_draws_real_objects_only() -> None:
     expected[0:4, 0:4] = 1
     expected[0:4, 2:6] = 1  # the union of the two class-3 boxes, still 1 where they overlap
     assert torch.equal(out[0, 3], expected)
+    with pytest.raises(ValueError, match="outside 0..5"):
+        layout_label_map(objects + 3, boxes, valid, C, size=8)
 
 
 def test_one_hot_maps_and_bad_labels() -> None:
