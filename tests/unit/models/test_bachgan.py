@@ -17,6 +17,8 @@ from scene2img.models.bachgan import (
 )
 from scene2img.models.spade import init_weights
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 C = 6  # label channels: 0 unlabeled, 1-2 background, 3-5 foreground
 FOREGROUND = [3, 4, 5]
 

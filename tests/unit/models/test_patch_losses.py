@@ -15,6 +15,8 @@ from scene2img.models.gan_loss import (
 )
 from scene2img.models.patchgan import MultiscaleDiscriminator
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _scales(*score_maps: list[float]) -> list[list[torch.Tensor]]:
     """One sample; per scale a dummy feature and a [1, 1, 1, n] score map."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import doctest
 
+import pytest
 import torch
 from torch.nn.utils import parametrize
 
 from scene2img.models import patchgan
 from scene2img.models.patchgan import MultiscaleDiscriminator, NLayerDiscriminator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_every_scale_returns_every_layer() -> None:
