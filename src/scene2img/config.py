@@ -236,7 +236,10 @@ class TrainImageParams:
     seed: int
 
 
-# train_bachgan (BachGAN: so far its background retrieval only)
+# train_bachgan (BachGAN: retrieval and the networks; no training stage yet)
+
+BACHGAN_IMAGE_SIZES = (128, 256)  # the SPADE generator starts at image_size / 32 (4 or 8 px)
+BACHGAN_LOSSES = ("hinge", "wgan-gp")  # D's adversarial loss (models.gan_loss)
 
 
 @dataclass
@@ -255,9 +258,39 @@ class RetrievalParams:
 
 @dataclass
 class TrainBachGANParams:
-    """BachGAN (Li et al. 2020): salient-object layouts -> images. Only retrieval exists yet."""
+    """BachGAN (Li et al. 2020): salient-object layouts -> images. Retrieval, fusion, the SPADE
+    generator, the multi-scale PatchGAN and the losses exist; the training stage does not yet."""
 
     retrieval: RetrievalParams
+    image_size: int  # 128 | 256 (BachGAN on ADE20K: 256)
+    ngf: int  # generator base width (SPADE: 64; 16 ngf at the start ... ngf at the end)
+    spade_hidden: int  # SPADE's shared conv width (SPADE: 128)
+    ndf: int  # discriminator base width (SPADE: 64)
+    n_layers_d: int  # convolutions per PatchGAN before its score layer (SPADE: 4)
+    num_d: int  # PatchGANs, each on the input at half the last one's size (SPADE: 2)
+    loss: str  # hinge (SPADE / BachGAN) | wgan-gp (Wasserstein with gradient penalty)
+    gp_weight: float  # wgan-gp: the penalty's weight (Gulrajani et al.: 10)
+    lambda_feat: float  # D feature matching (SPADE: 10)
+    lambda_vgg: float  # VGG-19 perceptual loss (SPADE: 10); needs vgg_weights
+    vgg_weights: str | None  # local torchvision vgg19-dcbb9e9d.pth (as train_image.vgg_weights)
+
+    def __post_init__(self) -> None:
+        size, loss = self.image_size, self.loss
+        if isinstance(size, int) and size not in BACHGAN_IMAGE_SIZES:
+            raise ConfigError(f"train_bachgan.image_size={size}: choose one of "
+                              f"{', '.join(map(str, BACHGAN_IMAGE_SIZES))} (the generator starts "
+                              "at image_size / 32)")
+        if isinstance(loss, str) and loss not in BACHGAN_LOSSES:
+            raise ConfigError(f"train_bachgan.loss={loss!r}: choose one of "
+                              f"{', '.join(BACHGAN_LOSSES)}")
+        for name in ("ngf", "spade_hidden", "ndf", "n_layers_d", "num_d"):
+            value = getattr(self, name)
+            if isinstance(value, int) and value < 1:
+                raise ConfigError(f"train_bachgan.{name}={value}: must be at least 1")
+        for name in ("gp_weight", "lambda_feat", "lambda_vgg"):
+            value = getattr(self, name)
+            if isinstance(value, float) and value < 0:
+                raise ConfigError(f"train_bachgan.{name}={value}: must be 0 or more")
 
 
 # train_upscaler

@@ -162,3 +162,19 @@ def test_params_yaml_and_the_dataclasses_follow_the_flow() -> None:
     raw = yaml.safe_load(text)
     for name in flow:
         check(hints[name], raw[name], name)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train_bachgan.image_size=64", "train_bachgan.image_size=64: choose one of 128, 256"),
+        ("train_bachgan.loss=lsgan", "train_bachgan.loss='lsgan': choose one of hinge, wgan-gp"),
+        ("train_bachgan.num_d=0", "train_bachgan.num_d=0: must be at least 1"),
+    ],
+)
+def test_bad_bachgan_networks_are_one_line_errors(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_params(overrides=[override])
+    assert message in str(info.value) and "\n" not in str(info.value)
+    p = load_params(overrides=["train_bachgan.loss=wgan-gp", "train_bachgan.image_size=128"])
+    assert (p.train_bachgan.loss, p.train_bachgan.image_size) == ("wgan-gp", 128)

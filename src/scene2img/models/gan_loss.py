@@ -16,6 +16,20 @@ training loop only supplies optimisers and a `backward` (Lightning's `manual_bac
 One generator forward per iteration serves both phases, as LostGAN's train.py does: the D phase
 scores it detached, the G phase scores it again through the updated D. In the G phase D's
 parameters are frozen, so the backward pass skips D's weight gradients.
+
+The multi-scale PatchGAN losses (SPADE / BachGAN; `models.patchgan` gives, per scale, the list
+of a PatchGAN's layer outputs, the last its score map) are plain functions:
+
+    d_adversarial     hinge: per scale mean relu(1 - D(real)) + mean relu(1 + D(fake)), averaged
+                      over scales (SPADE's `GANLoss`); wgan-gp: mean D(fake) - mean D(real), the
+                      same way, plus `gp_weight * gradient_penalty` (the caller's)
+    g_adversarial     -mean D(fake), averaged over scales (both losses)
+    gradient_penalty  WGAN-GP (Gulrajani et al. 2017): mean over the batch of
+                      (||grad_x critic(x)||_2 - 1)^2 at x = e real + (1 - e) fake, e ~ U[0, 1]
+                      per sample; the critic value of a sample is its scores' mean over patches
+                      and scales (`critic_value`), as the loss reads them
+    feature_matching  pix2pixHD's: per scale, per layer but the last, L1(fake, real detached),
+                      summed, divided by the scales (SPADE's, before its lambda_feat)
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scene2img.config import BACHGAN_LOSSES
 from scene2img.models.boxes import real_objects
 
 
@@ -259,3 +274,69 @@ class LayoutGANLoss:
             stats.update(self.accumulate_gradients("G", batch, fake))
             opt_g.step()
         return stats
+
+
+# --------------------------------------------------------------------------------------------
+# multi-scale PatchGAN losses (SPADE / BachGAN)
+
+Scales = list[list[torch.Tensor]]  # per scale, a PatchGAN's layer outputs; the last: scores
+
+
+def _scores(outputs: Scales) -> list[torch.Tensor]:
+    return [scale[-1].float() for scale in outputs]
+
+
+def d_adversarial(real: Scales, fake: Scales, loss: str = "hinge") -> torch.Tensor:
+    """D's adversarial loss over the scales: `hinge` or the Wasserstein part of `wgan-gp` (add
+    `gp_weight * gradient_penalty(...)`)."""
+    if loss not in BACHGAN_LOSSES:
+        raise ValueError(f"loss={loss!r}: choose one of {BACHGAN_LOSSES}")
+    terms = []
+    for r, f in zip(_scores(real), _scores(fake), strict=True):
+        if loss == "hinge":
+            terms.append(hinge_real(r) + hinge_fake(f))
+        else:
+            terms.append(f.mean() - r.mean())
+    return torch.stack(terms).mean()
+
+
+def g_adversarial(fake: Scales) -> torch.Tensor:
+    """G's adversarial loss, -mean D(fake) averaged over the scales (hinge and wgan-gp alike)."""
+    return -torch.stack([f.mean() for f in _scores(fake)]).mean()
+
+
+def critic_value(outputs: Scales) -> torch.Tensor:
+    """[B]: each sample's scores averaged over patches, then over scales."""
+    return torch.stack([f.flatten(1).mean(1) for f in _scores(outputs)]).mean(0)
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],  # images [B, ...] -> values [B]
+    real: torch.Tensor,  # [B, 3, S, S]
+    fake: torch.Tensor,  # [B, 3, S, S] (detached or not: the penalty does not reach G)
+    generator: torch.Generator | None = None,  # draws the interpolation weights
+) -> torch.Tensor:
+    """WGAN-GP's penalty, mean over the batch of (||grad critic(x_hat)|| - 1)^2, with gradients
+    kept for D's backward (`create_graph`).
+
+    Example:
+        >>> w = torch.full((1, 3, 2, 2), 0.5 / 3 ** 0.5)  # a linear critic, ||w|| = 1
+        >>> critic = lambda x: (x * w).flatten(1).sum(1)
+        >>> round(float(gradient_penalty(critic, torch.ones(4, 3, 2, 2), torch.zeros(4, 3, 2, 2))), 6)
+        0.0
+    """
+    b = real.shape[0]
+    eps = torch.rand(b, *([1] * (real.ndim - 1)), generator=generator).to(real)
+    x = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return ((grad.float().flatten(1).norm(dim=1) - 1.0) ** 2).mean()
+
+
+def feature_matching(fake: Scales, real: Scales) -> torch.Tensor:
+    """pix2pixHD / SPADE feature matching: sum over scales and layers (not the score layer) of
+    L1(fake, real detached), divided by the number of scales."""
+    total = fake[0][0].new_zeros((), dtype=torch.float32)
+    for f_scale, r_scale in zip(fake, real, strict=True):
+        for f, r in zip(f_scale[:-1], r_scale[:-1], strict=True):
+            total = total + F.l1_loss(f.float(), r.detach().float())
+    return total / len(fake)

@@ -1,4 +1,5 @@
-"""LostGAN-v2's VGG-19 perceptual loss (pix2pixHD's `VGGLoss`), with its weights from a local file.
+"""LostGAN-v2's VGG-19 perceptual loss (pix2pixHD's `VGGLoss`, also SPADE's and so BachGAN's), with
+its weights from a local file.
 
 The generator's image and the real one go through VGG-19's convolutional layers up to relu5_1;
 the loss is the weighted L1 distance of their activations at relu1_1, relu2_1, relu3_1, relu4_1
@@ -51,19 +52,23 @@ def vgg19_features() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def load_vgg19_features(path: str | Path | None) -> nn.Sequential:
+def load_vgg19_features(
+    path: str | Path | None,
+    section: str = "train_image",  # the params section that names the file (for the message)
+    weight: str = "w_vgg",  # that section's weight of the loss (train_bachgan: lambda_vgg)
+) -> nn.Sequential:
     """VGG-19 `features[:30]` with the weights in `path` (torchvision's state dict), frozen.
 
     Raises `ConfigError` when no file is configured or it is missing, `ModelError` when it does
     not hold VGG-19's convolutions (a missing key or a wrong shape is named).
     """
     if path is None or not Path(path).is_file():
-        where = "train_image.vgg_weights is not set" if path is None else f"{path}: no such file"
+        where = f"{section}.vgg_weights is not set" if path is None else f"{path}: no such file"
         raise ConfigError(
-            f"{where}; the VGG-19 perceptual loss (LostGAN-v2) needs torchvision's "
+            f"{where}; the VGG-19 perceptual loss (LostGAN-v2, SPADE) needs torchvision's "
             f"{VGG_WEIGHTS_NAME} ({VGG_WEIGHTS_URL}) on local disk: set "
-            f"train_image.vgg_weights=/path/to/{VGG_WEIGHTS_NAME}, or train without the loss "
-            "with train_image.w_vgg=0")
+            f"{section}.vgg_weights=/path/to/{VGG_WEIGHTS_NAME}, or train without the loss "
+            f"with {section}.{weight}=0")
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_missing_weights_name_the_file_and_the_way_out(tmp_path):
     with pytest.raises(ConfigError, match="train_image.vgg_weights is not set.*w_vgg=0"):
         load_vgg19_features(None)
+    with pytest.raises(ConfigError, match="train_bachgan.vgg_weights is not set.*lambda_vgg=0"):
+        load_vgg19_features(None, section="train_bachgan", weight="lambda_vgg")
     missing = tmp_path / "nowhere.pth"
     with pytest.raises(ConfigError, match=f"{missing}: no such file.*{VGG_WEIGHTS_NAME}"):
         load_vgg19_features(missing)
