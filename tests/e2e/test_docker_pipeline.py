@@ -30,7 +30,8 @@ from scene2img.tracking import stack
 from tests.e2e.test_local_pipeline import TINY
 
 pytestmark = [
-    pytest.mark.slow,  # two DAG runs to the registry on the CPU (measured: see the README)
+    # two DAG runs to the registry on the CPU (measured: see the README); opt-in below rather
+    # than `slow`, which `make test` deselects
     pytest.mark.timeout(1800),
     pytest.mark.skipif(os.environ.get("SCENE2IMG_E2E_DOCKER") != "1",
                        reason="the DAG in containers: set SCENE2IMG_E2E_DOCKER=1 (after make image)"),

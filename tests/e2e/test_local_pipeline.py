@@ -2,8 +2,8 @@
 
 One run of the whole DAG (ingest -> ... -> promote, ending in a registered version in MLflow),
 shared by the tests: again with nothing changed, everything up to evaluate comes from the cache;
-again with `train_image.lr_g` changed, ingest, preprocess and train-layout come from the cache
-and train-image and evaluate (which reads its model) run. Every MLflow run a task makes is
+again with `train_image.lr_g` changed (up to train-image), ingest, preprocess and train-layout
+come from the cache and train-image runs. Every MLflow run a task makes is
 tagged with the KFP run id of the pipeline run that made it. Evaluation on the CPU dominates
 (the InceptionV3 backbone at 299 px, even with random weights).
 """
@@ -111,13 +111,15 @@ def test_local_dag_registers_then_reuses_the_cache(first_run):
 
 def test_a_changed_training_param_reruns_only_the_steps_it_reaches(first_run):
     root, first = first_run
-    out = _run(root, "-Strain_image.lr_g=0.002", "--until", "evaluate")
+    # up to train-image: evaluation (four FIDs on 2048-d features) would add two minutes, and
+    # that a task whose input artifact changed reruns is kfp.local's cache key, not ours
+    out = _run(root, "-Strain_image.lr_g=0.002", "--until", "train_image")
     assert _steps(out, "reused cached outputs of:") == {"ingest", "preprocess", "train-layout"}
-    assert _steps(out, "ran:") == {"train-image", "evaluate"}
+    assert _steps(out, "ran:") == {"train-image"}
     run_1, run_3 = _kfp_run_id(first), _kfp_run_id(out)
     tagged = _tagged(root)
     assert tagged["train_layout"] == [run_1]  # reused, never retrained
-    assert tagged["train_image"] == [run_1, run_3] and tagged["evaluate"][-1] == run_3
+    assert tagged["train_image"] == [run_1, run_3]
 
 
 def test_unknown_step_is_refused(tmp_path):
