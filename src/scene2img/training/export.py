@@ -39,9 +39,10 @@ from scene2img.models.upscaler import RDN
 from scene2img.training.image_module import build_generator
 
 __all__ = ["ATTRIBUTE_STATS_FILE", "FORMAT_VERSION", "IMAGE_MODEL_FILE", "LAYOUT_MODEL_FILE",
-           "METRICS_FILE", "check_mask_sizes", "export_generator", "export_layout_model",
-           "generator_from_config", "load_generator", "load_layout_model", "masks_source",
-           "report_file", "samples_file", "takes_masks"]
+           "METRICS_FILE", "UPSCALER_MODEL_FILE", "check_mask_sizes", "export_generator",
+           "export_layout_model", "export_upscaler", "generator_from_config", "load_generator",
+           "load_layout_model", "load_upscaler", "masks_source", "report_file", "samples_file",
+           "takes_masks"]
 
 LAYOUT_MODEL_FILE = "layout_model.pt"  # train_layout's export
 IMAGE_MODEL_FILE = "image_model.pt"  # train_image's export
