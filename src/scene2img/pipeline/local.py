@@ -41,7 +41,13 @@ from mlflow import MlflowClient
 
 from scene2img.config import Params
 from scene2img.pipeline import RUNNERS, PipelineError
-from scene2img.pipeline.params import KFP_RUN_ID_ENV, PROGRESS_ENV, STEPS, pipeline_arguments
+from scene2img.pipeline.params import (
+    KFP_RUN_ID_ENV,
+    PROGRESS_ENV,
+    STEPS,
+    dag_steps,
+    pipeline_arguments,
+)
 from scene2img.tracking.experiments import ui_url
 
 if TYPE_CHECKING:
@@ -230,6 +236,10 @@ def headline(task: str, outputs: dict[str, dict[str, Any]]) -> str:
     for key in ("test/box_iou", "train/g_loss"):  # train-layout, train-image
         if key in metrics:
             return f"{key}={metrics[key]:.4g}"
+    for key in sorted(metrics):  # train-upscaler: test/x4/psnr/rdn, and bicubic's
+        if key.startswith("test/") and key.endswith("/psnr/rdn"):
+            bicubic = metrics.get(key.removesuffix("rdn") + "bicubic", float("nan"))
+            return f"{key}={metrics[key]:.4g} (bicubic {bicubic:.4g})"
     return ""
 
 
@@ -250,9 +260,7 @@ def run_local(
     `<root>/logs/<run id>.log`, whose path is printed first."""
     from kfp import local
 
-    if until not in STEPS:
-        raise PipelineError(f"--until {until!r}: choose one of {', '.join(STEPS)}")
-    steps = list(STEPS[: STEPS.index(until) + 1])
+    steps = dag_steps(params, until)
     if runner not in RUNNERS:
         raise PipelineError(f"runner {runner!r}: choose {' or '.join(RUNNERS)}")
     root = Path(root or params.pipeline.local_root).resolve()

@@ -18,6 +18,8 @@ OUTPUTS = {
         "val/box_iou": 0.1, "test/box_iou": 0.25}}]}}},
     "train-image": {"artifacts": {"metrics": {"artifacts": [{"metadata": {
         "train/d_loss": 5.2, "train/g_loss": -0.138}}]}}},
+    "train-upscaler": {"artifacts": {"metrics": {"artifacts": [{"metadata": {
+        "val/psnr": 27.0, "test/x4/psnr/rdn": 28.7, "test/x4/psnr/bicubic": 28.16}}]}}},
     "evaluate": {"parameterValues": {"Output": "pass"}, "artifacts": {"metrics": {"artifacts": [
         {"metadata": {"kid_x_test": 0.01, "fid_x_test": 6.176, "fid_x_test_predlayout": 4.46}}]}}},
     "register": {"parameterValues": {"model_name": "scene2img", "version": "3"}},
@@ -31,6 +33,7 @@ def test_headline_figures():
         "train 26, val 3, test 3 images",
         "test/box_iou=0.25",
         "train/g_loss=-0.138",
+        "test/x4/psnr/rdn=28.7 (bicubic 28.16)",
         "gate pass; fid_x_test=6.176, fid_x_test_predlayout=4.46",
         "scene2img version 3",
         "@challenger (kept-champion)",
