@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_TASK_WIDTH = max(len(step) for step in STEPS)  # task names in a column on the terminal
+
 # make_pipeline(params, until) -> the @dsl.pipeline for these params, up to step `until`
 PipelineFactory = Callable[[Params, str], Any]
 
@@ -168,7 +170,7 @@ class _Console(io.TextIOBase):
         if self.live:
             task = next(reversed(self.started), "")
             times = f", {bar['elapsed']} elapsed, {bar['left']} left" if bar["elapsed"] else ""
-            self._draw(f"          {task:<13} {bar['desc'].strip()} {bar['pct']:>3}% "
+            self._draw(f"          {task:<{_TASK_WIDTH}} {bar['desc'].strip()} {bar['pct']:>3}% "
                        f"({bar['n']}/{bar['total']}{times})")
 
     def _draw(self, text: str) -> None:
@@ -194,7 +196,7 @@ class _Console(io.TextIOBase):
         clock = time.strftime("%H:%M:%S")
         if event == "started":
             self.started[task] = now
-            self.say(f"{clock}  {task:<13} started")
+            self.say(f"{clock}  {task:<{_TASK_WIDTH}} started")
             return
         took = f" in {_duration(now - self.started.pop(task, now))}" \
             if event in ("done", "failed") else ""
@@ -202,7 +204,7 @@ class _Console(io.TextIOBase):
             self.failed.append(task)
         figure = headline(task, _latest_outputs(self.runs, [task.replace("-", "_")])) \
             if event in ("cached", "done") else ""
-        self.say(f"{clock}  {task:<13} {event}{took}" + (f"  {figure}" if figure else ""))
+        self.say(f"{clock}  {task:<{_TASK_WIDTH}} {event}{took}" + (f"  {figure}" if figure else ""))
 
 
 def _duration(seconds: float) -> str:

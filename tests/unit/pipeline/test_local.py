@@ -67,15 +67,15 @@ def test_one_line_per_task_a_live_bar_and_the_rest_in_the_log(tmp_path):
     _log(console, "Task ingest cache hit (key=b0c168e0b102); skipping execution.")
     shown = out.getvalue()
     lines = shown.split("\n")
-    assert lines[0].endswith("  train-image   started")
-    assert "\r\x1b[K" in shown and "train-image   Epoch 0  40% (2/5, 00:01 elapsed, 00:02 left)" in shown
+    assert lines[0].endswith("  train-image    started")
+    assert "\r\x1b[K" in shown and "train-image    Epoch 0  40% (2/5, 00:01 elapsed, 00:02 left)" in shown
     assert "done in 0s  train/g_loss=-0.138" in shown
-    assert lines[-2].endswith("  ingest        cached")  # no output under runs/: no figure
+    assert lines[-2].endswith("  ingest         cached")  # no output under runs/: no figure
     assert "executor_input" not in shown
     written = log.getvalue()
     assert "Got executor_input" in written and "\x1b[" not in written
     assert "40%" not in written and "Epoch 0: 100%|##########| 5/5" in written  # last state only
-    assert "train-image   started" in written  # the task lines too, in order
+    assert "train-image    started" in written  # the task lines too, in order
 
 
 def test_verbose_shows_everything_and_no_redraws(tmp_path):
@@ -84,7 +84,7 @@ def test_verbose_shows_everything_and_no_redraws(tmp_path):
     console.write("    Got executor_input:\n    Epoch 0:  40%|####      | 2/5 [00:01<00:02]\n")
     shown = out.getvalue()
     assert "Got executor_input" in shown and "2/5 [00:01<00:02]" in shown
-    assert "train-image   started" in shown and "\x1b[K" not in shown
+    assert "train-image    started" in shown and "\x1b[K" not in shown
 
 
 def test_not_a_terminal_no_bars(tmp_path):
@@ -93,10 +93,10 @@ def test_not_a_terminal_no_bars(tmp_path):
     console.write("    Epoch 0:  40%|####      | 2/5 [00:01<00:02]\n")
     _log(console, "Task 'train-image' finished with status FAILURE")
     assert "40%" not in out.getvalue() and "\r" not in out.getvalue()
-    assert out.getvalue().split("\n")[1].endswith("train-image   failed in 0s")
+    assert out.getvalue().split("\n")[1].endswith("train-image    failed in 0s")
     assert console.failed == ["train-image"]
     _log(console, "Skipping conditional task register: condition is false")
-    assert out.getvalue().split("\n")[2].endswith("register      skipped")
+    assert out.getvalue().split("\n")[2].endswith("register       skipped")
 
 
 def test_run_local_wiring_with_the_subprocess_runner(tmp_path):
