@@ -157,3 +157,11 @@ def test_cli_compile_reports_bad_params_in_one_line(tmp_path, capfd):
     err = capfd.readouterr().err
     assert "pipeline.caching" in err and "unknown: ['serve']" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_cli_run_until_a_step_the_dag_lacks_says_why(tmp_path, capfd):
+    assert main(["pipeline", "run", "--local", "--root", str(tmp_path), "--until",
+                 "train_upscaler", "-S", "pipeline.upscaler=false"]) == 2
+    err = capfd.readouterr().err
+    assert "pipeline.upscaler is false: the DAG has no train_upscaler step" in err
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()
