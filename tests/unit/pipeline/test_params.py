@@ -98,6 +98,7 @@ def test_the_upscaler_step_is_in_the_dag_only_when_switched_on():
         dag_steps(on, "serve")
     # caching keeps its entry for the step either way: switching it on needs no other edit
     assert "train_upscaler" in off.pipeline.caching
+    assert not load_params(experiment="demo").pipeline.upscaler  # `make run`'s time budget
 
 
 def test_caching_needs_one_entry_per_step():
