@@ -1,6 +1,7 @@
-"""register: the end-to-end model (graph -> layout -> image) into the MLflow registry."""
+"""register: the end-to-end model (graph -> layout -> image, and -> upscaled image when the DAG
+has train-upscaler) into the MLflow registry."""
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output
@@ -11,6 +12,7 @@ from components._base import COMPONENT
 @dsl.component(**COMPONENT)
 def register(params: str, processed: Input[Dataset], layout_model: Input[Model],
              image_model: Input[Model], evaluation: Input[Artifact], report: Output[Markdown],
+             upscaler_model: Optional[Input[Model]] = None,  # noqa: UP045 (KFP knows Optional)
              ) -> NamedTuple("RegisterOutputs", [("model_name", str), ("version", str)]):
     import json
     from collections import namedtuple
@@ -18,7 +20,7 @@ def register(params: str, processed: Input[Dataset], layout_model: Input[Model],
     from scene2img.pipeline import steps
 
     out = steps.register(params, layout_model.path, image_model.path, processed.path,
-                         evaluation.path)
+                         evaluation.path, upscaler_model.path if upscaler_model else None)
     out["data_version"] = processed.metadata.get("data_version", "unknown")
     with open(report.path, "w") as f:
         f.write(f"# register\n\n```json\n{json.dumps(out, indent=1)}\n```\n")

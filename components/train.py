@@ -1,7 +1,9 @@
-"""train-layout and train-image: processed Dataset -> Model (exported model + checkpoints).
+"""train-layout, train-image and train-upscaler: processed Dataset -> Model (exported model +
+checkpoints); the upscaler also reads the raw Dataset it was preprocessed from (full-size images).
 
 One node: the stage function runs in this pod (on its GPUs). `pipeline.train_nodes` > 1: the
-step creates a Kubeflow Trainer `TrainJob` and waits for it (scene2img.pipeline.trainjob).
+layout and image steps create a Kubeflow Trainer `TrainJob` and wait for it
+(scene2img.pipeline.trainjob); the upscaler, small and reading the raw folder, stays in its pod.
 """
 
 from kfp import dsl
@@ -28,5 +30,15 @@ def train_image(params: str, processed: Input[Dataset], model: Output[Model],
 
     out = steps.train("train_image", params, processed.path, processed.uri, model.path,
                       model.uri)
+    model.metadata.update({**dict(processed.metadata), **out["metadata"]})
+    steps.record_metrics(metrics, out["metrics"])
+
+
+@dsl.component(**COMPONENT)
+def train_upscaler(params: str, processed: Input[Dataset], raw: Input[Dataset],
+                   model: Output[Model], metrics: Output[Metrics]):
+    from scene2img.pipeline import steps
+
+    out = steps.train_upscaler(params, processed.path, raw.path, model.path)
     model.metadata.update({**dict(processed.metadata), **out["metadata"]})
     steps.record_metrics(metrics, out["metrics"])

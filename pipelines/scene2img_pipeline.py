@@ -1,12 +1,16 @@
 """The retraining DAG:
 
     ingest -> preprocess -> train-layout || train-image -> evaluate -> [gate] register -> promote
+                         || train-upscaler (+ ingest's raw) ----------------> register
+
+(train-upscaler only with `pipeline.upscaler`.)
 
 Components come from `components/`. The pipeline has one parameter per step, `<step>_params`:
 the JSON of only the params keys that step's stage reads (`scene2img.pipeline.params`), defaults
 from params.yaml, so a changed key reruns only the steps that read it. Each task's image and its
 Kubernetes settings (GPUs, node pool, /dev/shm, secrets, retries, caching) come from the
-`pipeline` section of the params it is compiled with.
+`pipeline` section of the params it is compiled with, and so does whether it has the
+train-upscaler step (`pipeline.upscaler`: register then logs the model with its upscaler).
 
 This file is a driver, like the CLI: `scene2img pipeline compile | run --local` run it (the
 library never imports it). Run alone, it compiles params.yaml's defaults:
@@ -30,7 +34,7 @@ from components.ingest import ingest  # noqa: E402
 from components.preprocess import preprocess  # noqa: E402
 from components.promote import promote  # noqa: E402
 from components.register import register  # noqa: E402
-from components.train import train_image, train_layout  # noqa: E402
+from components.train import train_image, train_layout, train_upscaler  # noqa: E402
 
 from scene2img.config import Params, PipelineParams, load_params, params_from_dict  # noqa: E402
 from scene2img.errors import Scene2ImgError  # noqa: E402
@@ -38,8 +42,8 @@ from scene2img.pipeline import local  # noqa: E402
 from scene2img.pipeline.params import (  # noqa: E402
     KFP_RUN_ID_ENV,
     KFP_RUN_ID_LABEL,
-    STEPS,
     argument,
+    dag_steps,
     pipeline_arguments,
 )
 
@@ -87,10 +91,8 @@ def _on_gpu_pool(task: dsl.PipelineTask, cfg: PipelineParams) -> dsl.PipelineTas
 
 def make_pipeline(params: Params, until: str = "promote"):
     """The pipeline for these params (defaults and task settings), up to step `until`."""
-    if until not in STEPS:
-        raise ValueError(f"until={until!r}: choose one of {STEPS}")
     cfg = params.pipeline
-    runs = set(STEPS[: STEPS.index(until) + 1])
+    runs = set(dag_steps(params, until))
     defaults = pipeline_arguments(params)
 
     def scene2img_pipeline(*values: str) -> None:
@@ -98,11 +100,15 @@ def make_pipeline(params: Params, until: str = "promote"):
         raw = _common(ingest(params=arg[argument("ingest")]), "ingest", cfg, transient=True)
         data = _common(preprocess(params=arg[argument("preprocess")], raw=raw.outputs["raw"]),
                        "preprocess", cfg, transient=True)
-        if "train_layout" not in runs:
-            return
         models = {}
-        for step, component in (("train_layout", train_layout), ("train_image", train_image)):
-            task = component(params=arg[argument(step)], processed=data.outputs["processed"])
+        for step, component in (("train_layout", train_layout), ("train_image", train_image),
+                                ("train_upscaler", train_upscaler)):
+            if step not in runs:
+                continue
+            # the upscaler crops the full-size raw images the processed dataset names
+            raw_input = {"raw": raw.outputs["raw"]} if step == "train_upscaler" else {}
+            task = component(params=arg[argument(step)], processed=data.outputs["processed"],
+                             **raw_input)
             models[step] = _on_gpu_pool(_common(task, step, cfg, transient=False, mlflow=True),
                                         cfg)
         if "evaluate" not in runs:
@@ -117,7 +123,9 @@ def make_pipeline(params: Params, until: str = "promote"):
             reg = register(params=arg[argument("register")], processed=data.outputs["processed"],
                            layout_model=models["train_layout"].outputs["model"],
                            image_model=models["train_image"].outputs["model"],
-                           evaluation=ev.outputs["evaluation"])
+                           evaluation=ev.outputs["evaluation"],
+                           **({"upscaler_model": models["train_upscaler"].outputs["model"]}
+                              if "train_upscaler" in models else {}))
             # Not retried: a retry after a half-done registration could add a second version.
             reg = _common(reg, "register", cfg, transient=False, mlflow=True)
             if "promote" not in runs:

@@ -428,6 +428,7 @@ class PipelineParams:
     name: str  # the KFP pipeline name
     image: str  # every task's image (infra/docker/), set when the DAG is compiled
     ingest: IngestParams
+    upscaler: bool  # compile the train_upscaler step (and register the model with its upscaler)
     gpu_type: str  # accelerator resource name
     gpus: int  # GPUs per training node
     cpu_request: str  # per training node

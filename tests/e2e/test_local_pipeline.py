@@ -1,9 +1,10 @@
 """`scene2img pipeline run --local`: the DAG with the KFP local runner on a tiny toy world.
 
-One run of the whole DAG (ingest -> ... -> promote, ending in a registered version in MLflow),
-shared by the tests: again with nothing changed, everything up to evaluate comes from the cache;
-again with `train_image.lr_g` changed (up to train-image), ingest, preprocess and train-layout
-come from the cache and train-image runs. Every MLflow run a task makes is
+One run of the whole DAG (ingest -> ... -> promote, with a tiny train-upscaler; it ends in a
+registered version in MLflow that upscales), shared by the tests: again with nothing changed,
+everything up to evaluate comes from the cache; again with `train_image.lr_g` changed (up to
+train-image), ingest, preprocess and train-layout come from the cache and train-image runs.
+Every MLflow run a task makes is
 tagged with the KFP run id of the pipeline run that made it. Evaluation on the CPU dominates
 (the InceptionV3 backbone at 299 px, even with random weights).
 """
@@ -34,6 +35,10 @@ TINY = [f"-S{o}" for o in (
     "evaluate.backbone=random-inception", "evaluate.batch_size=8", "evaluate.kid_subsets=2",
     "evaluate.kid_subset_size=2", "evaluate.is_splits=1", "evaluate.report_samples=2",
     "evaluate.scenefid_crop_size=32",
+    "train_upscaler.scale=2", "train_upscaler.rdn.blocks=1", "train_upscaler.rdn.layers=1",
+    "train_upscaler.rdn.growth=4", "train_upscaler.rdn.features=4", "train_upscaler.patch=16",
+    "train_upscaler.eval_size=64", "train_upscaler.batch_size=4", "train_upscaler.max_steps=2",
+    "train_upscaler.val_every_n_steps=2", "train_upscaler.strip_images=1",
 )]
 
 
@@ -81,28 +86,32 @@ def test_local_dag_registers_then_reuses_the_cache(first_run):
     root, first = first_run
     assert "data version toyworld:" in first
     assert "train-layout metrics:" in first and "train-image metrics:" in first
+    assert "train-upscaler metrics:" in first
     assert "gate: pass" in first
     assert "registered: scene2img version 1" in first
     assert "alias: @champion (first-champion)" in first
     assert "reused cached outputs" not in first
     # the terminal: a line per task as it starts and ends; kfp.local's output in the log file
-    assert re.search(r"^\d\d:\d\d:\d\d  train-image   started$", first, re.MULTILINE)
-    assert re.search(r"^\d\d:\d\d:\d\d  register      done in [\dm]+s  scene2img version 1$", first,
+    assert re.search(r"^\d\d:\d\d:\d\d  train-image    started$", first, re.MULTILINE)
+    assert re.search(r"^\d\d:\d\d:\d\d  register       done in [\dm]+s  scene2img version 1$", first,
                      re.MULTILINE)
     assert "executor_input" not in first
     log = Path(re.search(r"full log: (\S+)", first).group(1))
     assert "Got executor_input" in log.read_text()
     assert _steps(first, "ran:") == {"ingest", "preprocess", "train-layout", "train-image",
-                                     "evaluate", "register", "promote"}
+                                     "train-upscaler", "evaluate", "register", "promote"}
     run_1 = _kfp_run_id(first)
-    stages = ("train_layout", "train_image", "evaluate", "register")
+    stages = ("train_layout", "train_image", "train_upscaler", "evaluate", "register")
     assert {s: ids for s, ids in _tagged(root).items() if s in stages} == {
         stage: [run_1] for stage in stages}
+    # register got train-upscaler's model folder: the registered model upscales
+    version = mlflow.MlflowClient(f"sqlite:///{root}/mlflow.db").get_model_version("scene2img", "1")
+    assert version.description.endswith("upscaler x2"), version.description
 
     second = _run(root)  # nothing changed: everything up to evaluate is reused
     assert _steps(second, "reused cached outputs of:") == {
-        "ingest", "preprocess", "train-layout", "train-image", "evaluate"}
-    assert re.search(r"^\d\d:\d\d:\d\d  evaluate      cached  gate pass; fid_", second,
+        "ingest", "preprocess", "train-layout", "train-image", "train-upscaler", "evaluate"}
+    assert re.search(r"^\d\d:\d\d:\d\d  evaluate       cached  gate pass; fid_", second,
                      re.MULTILINE)
     assert "registered: scene2img version 2" in second  # register is never cached
     assert f"mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db" in second

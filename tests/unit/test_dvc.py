@@ -78,7 +78,7 @@ def test_params_are_the_keys_each_stage_computes_with():
         assert set(files) == {EXPERIMENT}, stage
         assert files[EXPERIMENT] == [k for k in keys if _has(experiment, k)], stage
         checked.append(stage)
-    assert checked == ["preprocess", "train_layout", "train_image", "evaluate"]
+    assert checked == ["preprocess", "train_layout", "train_image", "train_upscaler", "evaluate"]
     assert STAGES["toyworld"]["params"] == ["toyworld"]
     for stage in ("train_layout", "train_image", "train_upscaler", "evaluate"):
         assert "tracking" not in STAGES[stage]["params"]  # where runs are logged, not what

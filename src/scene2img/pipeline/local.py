@@ -41,13 +41,21 @@ from mlflow import MlflowClient
 
 from scene2img.config import Params
 from scene2img.pipeline import RUNNERS, PipelineError
-from scene2img.pipeline.params import KFP_RUN_ID_ENV, PROGRESS_ENV, STEPS, pipeline_arguments
+from scene2img.pipeline.params import (
+    KFP_RUN_ID_ENV,
+    PROGRESS_ENV,
+    STEPS,
+    dag_steps,
+    pipeline_arguments,
+)
 from scene2img.tracking.experiments import ui_url
 
 if TYPE_CHECKING:
     from scene2img.pipeline.docker import Image
 
 log = logging.getLogger(__name__)
+
+_TASK_WIDTH = max(len(step) for step in STEPS)  # task names in a column on the terminal
 
 # make_pipeline(params, until) -> the @dsl.pipeline for these params, up to step `until`
 PipelineFactory = Callable[[Params, str], Any]
@@ -162,7 +170,7 @@ class _Console(io.TextIOBase):
         if self.live:
             task = next(reversed(self.started), "")
             times = f", {bar['elapsed']} elapsed, {bar['left']} left" if bar["elapsed"] else ""
-            self._draw(f"          {task:<13} {bar['desc'].strip()} {bar['pct']:>3}% "
+            self._draw(f"          {task:<{_TASK_WIDTH}} {bar['desc'].strip()} {bar['pct']:>3}% "
                        f"({bar['n']}/{bar['total']}{times})")
 
     def _draw(self, text: str) -> None:
@@ -188,7 +196,7 @@ class _Console(io.TextIOBase):
         clock = time.strftime("%H:%M:%S")
         if event == "started":
             self.started[task] = now
-            self.say(f"{clock}  {task:<13} started")
+            self.say(f"{clock}  {task:<{_TASK_WIDTH}} started")
             return
         took = f" in {_duration(now - self.started.pop(task, now))}" \
             if event in ("done", "failed") else ""
@@ -196,7 +204,7 @@ class _Console(io.TextIOBase):
             self.failed.append(task)
         figure = headline(task, _latest_outputs(self.runs, [task.replace("-", "_")])) \
             if event in ("cached", "done") else ""
-        self.say(f"{clock}  {task:<13} {event}{took}" + (f"  {figure}" if figure else ""))
+        self.say(f"{clock}  {task:<{_TASK_WIDTH}} {event}{took}" + (f"  {figure}" if figure else ""))
 
 
 def _duration(seconds: float) -> str:
@@ -230,6 +238,10 @@ def headline(task: str, outputs: dict[str, dict[str, Any]]) -> str:
     for key in ("test/box_iou", "train/g_loss"):  # train-layout, train-image
         if key in metrics:
             return f"{key}={metrics[key]:.4g}"
+    for key in sorted(metrics):  # train-upscaler: test/x4/psnr/rdn, and bicubic's
+        if key.startswith("test/") and key.endswith("/psnr/rdn"):
+            bicubic = metrics.get(key.removesuffix("rdn") + "bicubic", float("nan"))
+            return f"{key}={metrics[key]:.4g} (bicubic {bicubic:.4g})"
     return ""
 
 
@@ -250,9 +262,7 @@ def run_local(
     `<root>/logs/<run id>.log`, whose path is printed first."""
     from kfp import local
 
-    if until not in STEPS:
-        raise PipelineError(f"--until {until!r}: choose one of {', '.join(STEPS)}")
-    steps = list(STEPS[: STEPS.index(until) + 1])
+    steps = dag_steps(params, until)
     if runner not in RUNNERS:
         raise PipelineError(f"runner {runner!r}: choose {' or '.join(RUNNERS)}")
     root = Path(root or params.pipeline.local_root).resolve()

@@ -1,6 +1,7 @@
 """What each pipeline step receives: the step names, the params keys its stage reads, the KFP run id.
 
-`STEP_PARAMS` is the one list of the DAG's steps, in order, and of the params each one reads. Each
+`STEP_PARAMS` is the one list of the DAG's steps, in order, and of the params each one reads
+(`dag_steps`: train_upscaler is compiled in only when `pipeline.upscaler` is on). Each
 KFP component gets one string parameter, `params`: the JSON of only its step's keys (JSON because
 KFP struct parameters cannot hold the nulls params.yaml uses). As a DVC stage depends only on the
 keys dvc.yaml lists for it, a task's inputs, and so its cache key, change only when one of its
@@ -31,12 +32,18 @@ _TRAINJOB_KEYS = ("pipeline.train_nodes", "pipeline.trainjob", "pipeline.image",
                   "pipeline.memory_request", "pipeline.shm_size", "pipeline.node_selector",
                   "pipeline.tolerations", "pipeline.secrets")
 
+# How a raw dataset of `preprocess.source`'s format is read (scene2img.data.sources).
+_SOURCE_KEYS = ("preprocess.source", "preprocess.vg", "preprocess.coco_stuff",
+                "preprocess.ade20k")
+
 # step -> the params keys (sections, or dotted keys inside one) its stage and step function read.
 STEP_PARAMS: dict[str, tuple[str, ...]] = {
     "ingest": ("pipeline.ingest", "preprocess.source", "toyworld"),
     "preprocess": ("preprocess",),
     "train_layout": ("train_layout", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
     "train_image": ("train_image", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
+    # The raw images are read through the source reader: `source` and its options.
+    "train_upscaler": ("train_upscaler", *_SOURCE_KEYS, "data", "trainer", "tracking"),
     "evaluate": ("evaluate", "tracking", "pipeline.gate"),
     "register": ("register", "serve", "tracking"),
     "promote": ("promote", "register.name", "tracking"),
@@ -67,14 +74,32 @@ def step_params(params: Params, step: str) -> str:
     return json.dumps(picked, sort_keys=True)
 
 
+def dag_steps(params: Params, until: str = "promote") -> list[str]:
+    """The steps of the DAG these params compile, in order, up to `until` (the last step to
+    run): `STEPS`, less train_upscaler when `pipeline.upscaler` is off.
+
+    Example:
+        >>> from scene2img.config import load_params
+        >>> dag_steps(load_params(overrides=["pipeline.upscaler=false"]), until="train_image")
+        ['ingest', 'preprocess', 'train_layout', 'train_image']
+    """
+    steps = [s for s in STEPS if s != "train_upscaler" or params.pipeline.upscaler]
+    if until not in steps:
+        why = (" (pipeline.upscaler is false: the DAG has no train_upscaler step)"
+               if until == "train_upscaler" else "")
+        raise PipelineError(f"--until {until!r}: choose one of {', '.join(steps)}{why}")
+    return steps[: steps.index(until) + 1]
+
+
 def pipeline_arguments(params: Params) -> dict[str, str]:
-    """The pipeline's arguments: `<step>_params` for each step (what `run` and `submit` pass)."""
+    """The pipeline's arguments: `<step>_params` for each step of its DAG (what `run` and
+    `submit` pass). `pipeline.caching` has an entry for every step of `STEPS`, used or not."""
     caching = params.pipeline.caching
     if set(caching) != set(STEPS):
         raise ConfigError(f"pipeline.caching: expected one entry per step ({', '.join(STEPS)}); "
                           f"missing: {sorted(set(STEPS) - set(caching))}, unknown: "
                           f"{sorted(set(caching) - set(STEPS))}")
-    return {argument(step): step_params(params, step) for step in STEPS}
+    return {argument(step): step_params(params, step) for step in dag_steps(params)}
 
 
 def argument(step: str) -> str:

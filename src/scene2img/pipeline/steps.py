@@ -99,6 +99,20 @@ def train(step: str, params: str | dict[str, Any], data_dir: str, data_uri: str,
             "metrics": scalars(result.metrics)}
 
 
+def train_upscaler(params: str | dict[str, Any], data_dir: str, raw_dir: str,
+                   out_dir: str) -> dict[str, Any]:
+    """train_upscaler: the RDN upscaler on crops of the raw images of the processed dataset's
+    splits, always in this pod (it reads the raw folder, which a TrainJob's nodes do not have)."""
+    from scene2img.stages.train_upscaler import train_upscaler as stage
+
+    p = typed("train_upscaler", params)
+    result = stage(data_dir, raw_dir, Path(out_dir), p, progress=progress_bars(),
+                   kfp_run_id=current_kfp_run_id())
+    return {"metadata": {"stage": "train_upscaler", "mlflow_run_id": result.run_id or "",
+                         "scale": p.train_upscaler.scale},
+            "metrics": scalars(result.metrics)}
+
+
 def _model_files(layout_dir: str, image_dir: str) -> tuple[Path, Path]:
     """The exported models inside the training steps' output folders."""
     from scene2img.training.export import IMAGE_MODEL_FILE, LAYOUT_MODEL_FILE
@@ -146,16 +160,18 @@ def gate(metrics: dict[str, float], bounds: dict[str, float]) -> tuple[bool, str
 
 
 def register(params: str | dict[str, Any], layout_dir: str, image_dir: str, data_dir: str,
-             eval_dir: str) -> dict[str, Any]:
-    """Register the end-to-end model (graph -> layout -> image) in the MLflow registry."""
+             eval_dir: str, upscaler_dir: str | None = None) -> dict[str, Any]:
+    """Register the end-to-end model (graph -> layout -> image, and -> upscaled image when
+    train_upscaler's folder is given) in the MLflow registry."""
     from scene2img.stages.register import register as stage
-    from scene2img.training.export import METRICS_FILE
+    from scene2img.training.export import METRICS_FILE, UPSCALER_MODEL_FILE
 
     p = typed("register", params)
     layout_model, image_model = _model_files(layout_dir, image_dir)
+    upscaler = Path(upscaler_dir) / UPSCALER_MODEL_FILE if upscaler_dir else None
     result = stage(layout_model, image_model, data_dir, Path(eval_dir) / METRICS_FILE, p,
-                   kfp_run_id=current_kfp_run_id())
-    return _jsonable(result)
+                   kfp_run_id=current_kfp_run_id(), upscaler_model=upscaler)
+    return {**_jsonable(result), "upscaler": str(upscaler) if upscaler else None}
 
 
 def promote(params: str | dict[str, Any], model_name: str, version: str) -> dict[str, Any]:

@@ -38,6 +38,7 @@ def submit(
         raise PipelineError(f"{package}: compiled pipeline not found; run "
                             "`scene2img pipeline compile` first")
     arguments = pipeline_arguments(params)
+    _check_arguments(package, arguments)
     name = run_name or params.pipeline.name
     client = kfp.Client(host=host, existing_token=existing_token,
                         **({"namespace": namespace} if namespace else {}))
@@ -60,3 +61,24 @@ def submit(
     except Exception as exc:  # kfp_server_api / urllib3 errors: say where and what
         raise PipelineError(f"submitting to KFP at {host} failed: {type(exc).__name__}: "
                             f"{str(exc)[:500]}") from None
+
+
+def _check_arguments(package: Path, arguments: dict[str, str]) -> None:
+    """The package takes exactly these arguments: it was compiled with the same steps (a DAG
+    compiled without train_upscaler has no `train_upscaler_params`); said here in one line,
+    before anything reaches the cluster."""
+    import yaml
+
+    try:
+        spec = next(yaml.safe_load_all(Path(package).read_text()))
+        compiled = set(spec["root"]["inputDefinitions"]["parameters"])
+    except (yaml.YAMLError, StopIteration, KeyError, TypeError) as exc:
+        raise PipelineError(f"{package}: not a compiled scene2img pipeline ({type(exc).__name__}: "
+                            f"{exc}); run `scene2img pipeline compile`") from None
+    if compiled != set(arguments):
+        raise PipelineError(
+            f"{package}: compiled for other steps than these params give (only in the package: "
+            f"{sorted(compiled - set(arguments))}; only in the params: "
+            f"{sorted(set(arguments) - compiled)}); compile it with the same params "
+            "(`scene2img pipeline compile` with the same --experiment / -S, e.g. "
+            "pipeline.upscaler)")

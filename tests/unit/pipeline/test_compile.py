@@ -49,11 +49,15 @@ def test_dag_shape_and_per_step_params(tmp_path):
     assert deps["ingest"] == set()
     assert deps["preprocess"] == {"ingest"}
     assert deps["train-layout"] == deps["train-image"] == {"preprocess"}  # in parallel
+    assert deps["train-upscaler"] == {"ingest", "preprocess"}  # also the raw images
     assert deps["evaluate"] == {"preprocess", "train-layout", "train-image"}
+    upscaler = tasks["register"]["inputs"]["artifacts"]["upscaler_model"]
+    assert upscaler["componentInputArtifact"] == "pipelinechannel--train-upscaler-model"
     assert deps["promote"] == {"register"}
     condition = next(t for n, t in pipeline["root"]["dag"]["tasks"].items()
                      if n.startswith("condition-"))
     assert "evaluate" in condition["dependentTasks"]
+    assert "train-upscaler" in condition["dependentTasks"]  # register waits for the upscaler
     assert "evaluate-Output" in condition["triggerPolicy"]["condition"]
     assert "== 'pass'" in condition["triggerPolicy"]["condition"]
     # one parameter per step, defaulting to only the keys that step reads
@@ -71,6 +75,24 @@ def test_dag_shape_and_per_step_params(tmp_path):
         assert wired.removeprefix("pipelinechannel--") == argument(name.replace("-", "_"))
 
 
+def test_without_the_upscaler_the_dag_has_no_step_and_register_no_input(tmp_path):
+    params = load_params(overrides=["pipeline.upscaler=false"])
+    pipeline, platform = _load(_compile(tmp_path, params))
+    tasks = _tasks(pipeline)
+    assert set(tasks) == {step.replace("_", "-") for step in STEPS} - {"train-upscaler"}
+    assert "upscaler_model" not in tasks["register"]["inputs"]["artifacts"]
+    assert "train-upscaler" not in json.dumps(pipeline["root"])
+    assert argument("train_upscaler") not in pipeline["root"]["inputDefinitions"]["parameters"]
+    assert "exec-train-upscaler" not in platform
+
+
+def test_until_builds_the_dag_up_to_that_step(tmp_path):
+    compiled = compile_pipeline(lambda p, until: make_pipeline(p, "train_image"), load_params(),
+                                tmp_path / "p.yaml")
+    assert set(_tasks(_load(compiled)[0])) == {"ingest", "preprocess", "train-layout",
+                                               "train-image"}
+
+
 def test_task_settings_follow_the_pipeline_section(tmp_path):
     params = load_params(overrides=["pipeline.gpus=4", "pipeline.retries=3",
                                     "pipeline.caching.evaluate=false", "pipeline.shm_size=32Gi"])
@@ -83,7 +105,7 @@ def test_task_settings_follow_the_pipeline_section(tmp_path):
         retried = step in ("ingest", "preprocess", "promote")
         assert task.get("retryPolicy", {}).get("maxRetryCount", 0) == (3 if retried else 0), name
     executors = pipeline["deploymentSpec"]["executors"]
-    for name in ("train-layout", "train-image", "evaluate"):
+    for name in ("train-layout", "train-image", "train-upscaler", "evaluate"):
         acc = executors[f"exec-{name}"]["container"]["resources"]["accelerator"]
         assert acc["resourceType"] == "nvidia.com/gpu" and acc["resourceCount"] == "4"
         k8s = platform[f"exec-{name}"]
@@ -107,7 +129,8 @@ def test_kfp_run_id_comes_from_the_pod_label_not_a_task_input(tmp_path):
     compiled = _compile(tmp_path, load_params())
     assert "pipeline_job_uuid" not in compiled.read_text()
     pipeline, platform = _load(compiled)
-    for step in ("train-layout", "train-image", "evaluate", "register", "promote"):
+    for step in ("train-layout", "train-image", "train-upscaler", "evaluate", "register",
+                 "promote"):
         (env,) = platform[f"exec-{step}"]["fieldPathAsEnv"]
         assert env == {"name": KFP_RUN_ID_ENV, "fieldPath": "metadata.labels['pipeline/runid']"}
     for step in ("ingest", "preprocess"):
@@ -134,3 +157,11 @@ def test_cli_compile_reports_bad_params_in_one_line(tmp_path, capfd):
     err = capfd.readouterr().err
     assert "pipeline.caching" in err and "unknown: ['serve']" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_cli_run_until_a_step_the_dag_lacks_says_why(tmp_path, capfd):
+    assert main(["pipeline", "run", "--local", "--root", str(tmp_path), "--until",
+                 "train_upscaler", "-S", "pipeline.upscaler=false"]) == 2
+    err = capfd.readouterr().err
+    assert "pipeline.upscaler is false: the DAG has no train_upscaler step" in err
+    assert "Traceback" not in err and not (tmp_path / "runs").exists()

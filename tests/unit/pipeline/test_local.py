@@ -18,6 +18,8 @@ OUTPUTS = {
         "val/box_iou": 0.1, "test/box_iou": 0.25}}]}}},
     "train-image": {"artifacts": {"metrics": {"artifacts": [{"metadata": {
         "train/d_loss": 5.2, "train/g_loss": -0.138}}]}}},
+    "train-upscaler": {"artifacts": {"metrics": {"artifacts": [{"metadata": {
+        "val/psnr": 27.0, "test/x4/psnr/rdn": 28.7, "test/x4/psnr/bicubic": 28.16}}]}}},
     "evaluate": {"parameterValues": {"Output": "pass"}, "artifacts": {"metrics": {"artifacts": [
         {"metadata": {"kid_x_test": 0.01, "fid_x_test": 6.176, "fid_x_test_predlayout": 4.46}}]}}},
     "register": {"parameterValues": {"model_name": "scene2img", "version": "3"}},
@@ -31,6 +33,7 @@ def test_headline_figures():
         "train 26, val 3, test 3 images",
         "test/box_iou=0.25",
         "train/g_loss=-0.138",
+        "test/x4/psnr/rdn=28.7 (bicubic 28.16)",
         "gate pass; fid_x_test=6.176, fid_x_test_predlayout=4.46",
         "scene2img version 3",
         "@challenger (kept-champion)",
@@ -64,15 +67,15 @@ def test_one_line_per_task_a_live_bar_and_the_rest_in_the_log(tmp_path):
     _log(console, "Task ingest cache hit (key=b0c168e0b102); skipping execution.")
     shown = out.getvalue()
     lines = shown.split("\n")
-    assert lines[0].endswith("  train-image   started")
-    assert "\r\x1b[K" in shown and "train-image   Epoch 0  40% (2/5, 00:01 elapsed, 00:02 left)" in shown
+    assert lines[0].endswith("  train-image    started")
+    assert "\r\x1b[K" in shown and "train-image    Epoch 0  40% (2/5, 00:01 elapsed, 00:02 left)" in shown
     assert "done in 0s  train/g_loss=-0.138" in shown
-    assert lines[-2].endswith("  ingest        cached")  # no output under runs/: no figure
+    assert lines[-2].endswith("  ingest         cached")  # no output under runs/: no figure
     assert "executor_input" not in shown
     written = log.getvalue()
     assert "Got executor_input" in written and "\x1b[" not in written
     assert "40%" not in written and "Epoch 0: 100%|##########| 5/5" in written  # last state only
-    assert "train-image   started" in written  # the task lines too, in order
+    assert "train-image    started" in written  # the task lines too, in order
 
 
 def test_verbose_shows_everything_and_no_redraws(tmp_path):
@@ -81,7 +84,7 @@ def test_verbose_shows_everything_and_no_redraws(tmp_path):
     console.write("    Got executor_input:\n    Epoch 0:  40%|####      | 2/5 [00:01<00:02]\n")
     shown = out.getvalue()
     assert "Got executor_input" in shown and "2/5 [00:01<00:02]" in shown
-    assert "train-image   started" in shown and "\x1b[K" not in shown
+    assert "train-image    started" in shown and "\x1b[K" not in shown
 
 
 def test_not_a_terminal_no_bars(tmp_path):
@@ -90,10 +93,10 @@ def test_not_a_terminal_no_bars(tmp_path):
     console.write("    Epoch 0:  40%|####      | 2/5 [00:01<00:02]\n")
     _log(console, "Task 'train-image' finished with status FAILURE")
     assert "40%" not in out.getvalue() and "\r" not in out.getvalue()
-    assert out.getvalue().split("\n")[1].endswith("train-image   failed in 0s")
+    assert out.getvalue().split("\n")[1].endswith("train-image    failed in 0s")
     assert console.failed == ["train-image"]
     _log(console, "Skipping conditional task register: condition is false")
-    assert out.getvalue().split("\n")[2].endswith("register      skipped")
+    assert out.getvalue().split("\n")[2].endswith("register       skipped")
 
 
 def test_run_local_wiring_with_the_subprocess_runner(tmp_path):

@@ -20,6 +20,7 @@ from scene2img.pipeline.params import (
     STEP_PARAMS,
     STEPS,
     argument,
+    dag_steps,
     pipeline_arguments,
     step_params,
     typed,
@@ -47,9 +48,11 @@ def test_a_changed_key_changes_only_the_steps_that_read_it():
     for override, changed in [
         ("train_image.lr_g=0.5", {"train_image"}),
         ("preprocess.image_size=64", {"preprocess"}),
-        ("preprocess.source=coco-stuff", {"ingest", "preprocess"}),
-        ("tracking.uri=http://mlflow:5000", {"train_layout", "train_image", "evaluate",
-                                             "register", "promote"}),
+        ("preprocess.source=coco-stuff", {"ingest", "preprocess", "train_upscaler"}),
+        ("preprocess.vg.normalise_names=true", {"preprocess", "train_upscaler"}),
+        ("train_upscaler.lr=0.5", {"train_upscaler"}),
+        ("tracking.uri=http://mlflow:5000", {"train_layout", "train_image", "train_upscaler",
+                                             "evaluate", "register", "promote"}),
         ("pipeline.caching.evaluate=false", set()),  # compiled into the DAG, not an argument
     ]:
         new = pipeline_arguments(load_params(overrides=[override]))
@@ -79,6 +82,25 @@ def test_bad_step_params_are_refused_with_the_parameter_named():
         typed("preprocess", json.dumps({"preprocess": {"image_sise": 64}}))
 
 
+def test_the_upscaler_step_is_in_the_dag_only_when_switched_on():
+    on, off = load_params(), load_params(overrides=["pipeline.upscaler=false"])
+    assert dag_steps(on) == list(STEPS)
+    assert dag_steps(off) == [s for s in STEPS if s != "train_upscaler"]
+    assert argument("train_upscaler") in pipeline_arguments(on)
+    assert argument("train_upscaler") not in pipeline_arguments(off)
+    # `--until` is the last step to run; the step that is not there is refused, saying why
+    assert dag_steps(on, "train_upscaler")[-3:] == ["train_layout", "train_image",
+                                                    "train_upscaler"]
+    assert dag_steps(off, "evaluate")[-1] == "evaluate"
+    with pytest.raises(PipelineError, match="pipeline.upscaler is false"):
+        dag_steps(off, "train_upscaler")
+    with pytest.raises(PipelineError, match="--until 'serve': choose one of ingest, "):
+        dag_steps(on, "serve")
+    # caching keeps its entry for the step either way: switching it on needs no other edit
+    assert "train_upscaler" in off.pipeline.caching
+    assert not load_params(experiment="demo").pipeline.upscaler  # `make run`'s time budget
+
+
 def test_caching_needs_one_entry_per_step():
     params = load_params()
     del params.pipeline.caching["promote"]
@@ -97,6 +119,8 @@ STEP_CODE = {
     "preprocess": [(_STEP, "preprocess")],
     "train_layout": [*_TRAIN, ("scene2img.stages.train_layout", None)],
     "train_image": [*_TRAIN, ("scene2img.stages.train_image", None)],
+    "train_upscaler": [(_STEP, "train_upscaler"), ("scene2img.stages._training", None),
+                       ("scene2img.stages.train_upscaler", None)],
     "evaluate": [(_STEP, "evaluate"), ("scene2img.stages.evaluate", None)],
     "register": [(_STEP, "register"), ("scene2img.stages.register", None)],
     "promote": [(_STEP, "promote"), ("scene2img.stages.promote", None)],

@@ -108,3 +108,15 @@ def test_submit_without_a_package_says_what_to_do(tmp_path, capsys):
     assert main(["pipeline", "submit", "--host", "http://127.0.0.1:9",
                  "--package", str(tmp_path / "missing.yaml")]) == 2
     assert "scene2img pipeline compile" in capsys.readouterr().err
+
+
+def test_submit_refuses_a_package_compiled_for_other_steps(tmp_path, capsys):
+    """The checked-in package has train-upscaler; params without it would not fit its arguments."""
+    assert main(["pipeline", "submit", "--host", "http://127.0.0.1:9", "--package", str(PACKAGE),
+                 "-S", "pipeline.upscaler=false"]) == 2
+    err = capsys.readouterr().err
+    assert "only in the package: ['train_upscaler_params']" in err and "Traceback" not in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("just: text\n")
+    assert main(["pipeline", "submit", "--host", "http://127.0.0.1:9", "--package", str(bad)]) == 2
+    assert "not a compiled scene2img pipeline" in capsys.readouterr().err
