@@ -98,6 +98,20 @@ def cmd_train_image(args: argparse.Namespace) -> None:
           f"G loss {m.get('train/g_loss', float('nan')):.3f}")
 
 
+def cmd_train_bachgan(args: argparse.Namespace) -> None:
+    from scene2img.stages.train_bachgan import train_bachgan
+
+    extra = [f"train_bachgan.max_steps={args.max_steps}"] if args.max_steps is not None else []
+    params = _params(args, extra)
+    result = train_bachgan(args.data, args.out, params, resume=args.resume,
+                           progress=not args.quiet)
+    m = result.metrics
+    print(f"BachGAN model written to {result.model_path} (MLflow run {result.run_id})")
+    print(f"  {m['iterations']} iterations, {m['train_images_per_s']:.2f} images/s, "
+          f"D loss {m.get('train/d_loss', float('nan')):.3f}, "
+          f"G loss {m.get('train/g_loss', float('nan')):.3f}")
+
+
 def cmd_train_upscaler(args: argparse.Namespace) -> None:
     from scene2img.stages.train_upscaler import train_upscaler
 
@@ -341,6 +355,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_params_options(p)
     p.set_defaults(func=cmd_train_image)
+    p = sub.add_parser("train-bachgan",
+                       help="processed ADE20K dataset with label maps -> BachGAN (salient-object "
+                            "layout + retrieved backgrounds -> image)")
+    p.add_argument("--data", required=True, help="processed dataset folder or URL")
+    p.add_argument("--out", type=Path, required=True, help="model folder (export, metrics.json)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="iterations (default: train_bachgan.max_steps)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_params_options(p)
+    p.set_defaults(func=cmd_train_bachgan)
     p = sub.add_parser("train-upscaler",
                        help="raw images of a processed dataset -> RDN super-resolution upscaler")
     p.add_argument("--data", required=True, help="processed dataset folder or URL (its splits)")

@@ -14,11 +14,13 @@ The MLflow run is lineage-tagged, spools while the server is away, and is contin
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
@@ -38,6 +40,37 @@ from scene2img.training.sampling import DataPosition, ResumableDataModule
 
 RUN_ID_FILE = "mlflow_run_id"  # in the model folder: the run a resume continues
 SPOOL_DIR = "mlflow_spool"  # in the model folder: calls kept while the server is away
+# what a GAN stage's checkpoints hold besides tensors (DataPosition's numpy RNG state), for
+# loading them with weights_only=True
+NUMPY_ARRAY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype,
+                       type(np.dtype(np.uint32))]
+
+
+def ddp_strategy(strategy: str) -> str:
+    """The DDP strategy for a GAN stage: two backward passes per step (D, then G) leave each net
+    unused in the other's pass."""
+    if strategy in ("ddp", "ddp_spawn"):
+        return f"{strategy}_find_unused_parameters_true"
+    return strategy
+
+
+class Throughput(pl.Callback):
+    """Training images per second over the run (first iteration excluded: warm-up)."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.images = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.start is None:
+            self.start = time.perf_counter()
+        else:
+            self.images += len(batch["image"]) * trainer.world_size
+
+    def rate(self) -> float:
+        if self.start is None or not self.images:
+            return 0.0
+        return self.images / (time.perf_counter() - self.start)
 
 
 @dataclass
