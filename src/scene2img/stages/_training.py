@@ -1,4 +1,4 @@
-"""What the two training stages share: their opening and closing around the stage's own module.
+"""What the training stages share: their opening and closing around the stage's own module.
 
     run = TrainingRun("train_layout", data_url, out_dir, params)  # seed, data
     module = ...                                                     # the stage's own
@@ -87,11 +87,12 @@ class TrainingRun:
 
     def __init__(
         self,
-        stage: str,  # train_layout | train_image | train_upscaler: params section, run name, tag
+        stage: str,  # train_layout | train_image | train_bachgan | train_upscaler: params section, ...
+        # ... run name, tag
         data_url: str | Path,  # processed dataset folder or URL (s3://...)
         out_dir: str | Path,  # model folder: export, metrics.json, checkpoints, run id
         params: Params,  # the stage's section (seed, batch_size), data, trainer, tracking
-        family: str,  # the model family (sg2im, lostgan, crn, rdn): in the run's name
+        family: str,  # the model family (sg2im, lostgan, crn, bachgan, rdn): in the run's name
         kfp_run_id: str | None = None,  # the KFP run that launched the stage (a lineage tag)
         datamodule: pl.LightningDataModule | None = None,  # default: ResumableDataModule(data_url)
     ) -> None:
