@@ -87,8 +87,8 @@ class TrainingRun:
 
     def __init__(
         self,
-        stage: str,  # train_layout | train_image | train_bachgan | train_upscaler: params section, ...
-        # ... run name, tag
+        stage: str,  # train_layout | train_image | train_bachgan | train_upscaler: params
+        #              section, run name, tag
         data_url: str | Path,  # processed dataset folder or URL (s3://...)
         out_dir: str | Path,  # model folder: export, metrics.json, checkpoints, run id
         params: Params,  # the stage's section (seed, batch_size), data, trainer, tracking

@@ -54,7 +54,8 @@ __all__ = ["bachgan_module", "train_bachgan"]
 def bachgan_module(params: TrainBachGANParams, num_classes: int, foreground: list[int],
                    segmap_size: int) -> BachGANModule:
     """The generator, the discriminator and the perceptual network, in their LightningModule."""
-    perceptual = VGGPerceptualLoss(load_vgg19_features(params.vgg_weights)) \
+    perceptual = VGGPerceptualLoss(load_vgg19_features(params.vgg_weights, "train_bachgan",
+                                                       "lambda_vgg")) \
         if params.lambda_vgg > 0 else None
     G = BachGANGenerator(num_classes, foreground, params.image_size, params.ngf,
                          params.spade_hidden)

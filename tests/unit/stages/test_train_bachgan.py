@@ -149,6 +149,17 @@ def test_wgan_gp_resumes_exactly(toy_ade20k, tracking, tmp_path):
     assert config["losses"] == ["wgan-gp", "feat"]
 
 
+def test_vgg_loss_from_a_local_file(toy_ade20k, tracking, vgg_weights, tmp_path):
+    result = train_bachgan(toy_ade20k, tmp_path / "out", tiny_params(
+        tracking, "train_bachgan.max_steps=1", "train_bachgan.lambda_vgg=10.0",
+        f"train_bachgan.vgg_weights={vgg_weights}"), progress=False)
+    assert result.metrics["train/g_vgg"] > 0
+    _, _, config = load_bachgan(result.model_path)
+    assert config["losses"] == ["hinge", "feat", "vgg"]
+    checkpoint = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert {k.split(".")[0] for k in checkpoint["state_dict"]} == {"G", "D", "G_ema"}  # no VGG
+
+
 def _one_line(info: pytest.ExceptionInfo, *parts: str) -> None:
     message = str(info.value)
     assert "\n" not in message and all(p in message for p in parts), message
@@ -159,20 +170,13 @@ def test_bad_data_and_config_are_one_line_errors(toy_world, toy_ade20k, tracking
     with pytest.raises(DataError) as info:
         train_bachgan(no_maps, tmp_path / "a", tiny_params(tracking), progress=False)
     _one_line(info, "has no label map", "preprocess.ade20k.segmap_size > 0")
-    with pytest.raises(ConfigError) as info:
-        train_bachgan(toy_ade20k, tmp_path / "b", tiny_params(
-            tracking, "train_bachgan.image_size=128"), progress=False)
-    _one_line(info, "train_bachgan.image_size=128", "are 64 px")
-    with pytest.raises(ConfigError) as info:
-        train_bachgan(toy_ade20k, tmp_path / "c", tiny_params(
-            tracking, "train_bachgan.retrieval.m=500"), progress=False)
-    _one_line(info, "train_bachgan.retrieval.m=500", "label maps")
-    with pytest.raises(ConfigError) as info:
-        train_bachgan(toy_ade20k, tmp_path / "d", tiny_params(
-            tracking, "train_bachgan.retrieval.grid=5"), progress=False)
-    _one_line(info, "train_bachgan.retrieval.grid=5", "16 px")
-    with pytest.raises(ConfigError) as info:
-        train_bachgan(toy_ade20k, tmp_path / "e", tiny_params(
-            tracking, "train_bachgan.lambda_vgg=10.0"), progress=False)
-    _one_line(info, "vgg_weights")
+    cases = [("train_bachgan.image_size=128", "are 64 px"),
+             ("train_bachgan.retrieval.m=500", "label maps"),
+             ("train_bachgan.retrieval.grid=5", "16 px"),
+             ("train_bachgan.lambda_vgg=10.0", "train_bachgan.vgg_weights is not set")]
+    for folder, (override, part) in zip("bcde", cases, strict=True):
+        with pytest.raises(ConfigError) as info:
+            train_bachgan(toy_ade20k, tmp_path / folder, tiny_params(tracking, override),
+                          progress=False)
+        _one_line(info, override.split("=")[0], part)  # the key named
     assert not any((tmp_path / d / BACHGAN_MODEL_FILE).exists() for d in "abcde")
