@@ -280,6 +280,7 @@ class TrainBachGANParams:
     lr_d: float
     betas: list[float]  # Adam (SPADE with TTUR: 0, 0.9)
     ema_decay: float  # EMA of G for export (ours, as train_image)
+    ema_bn_batches: int  # training batches that recompute the EMA generator's BN statistics
     grid_every_n_steps: int  # MLflow grid: layout | retrieved | fused | generated | real
     grid_images: int
     seed: int

@@ -4,9 +4,10 @@
 The memory bank is the training split's label maps; every record's top `retrieval.m` maps are
 retrieved once, before training (`training.bachgan_data`). Writes into `out_dir`:
 
-    bachgan_model.pt    the EMA generator (state dict + config + vocab; weights_only-safe); the
-                        config holds its sizes, its foreground classes and the class split they
-                        came from, the label maps' side and the retrieval params
+    bachgan_model.pt    the EMA generator, its batch-norm statistics recomputed for its own weights
+                        (state dict + config + vocab; weights_only-safe); the config holds its
+                        sizes, its foreground classes and the class split they came from, the
+                        label maps' side and the retrieval params
     metrics.json        final training losses, iterations and throughput (for DVC)
     checkpoints/        Lightning checkpoints; `last.ckpt` is what `resume=True` continues from
     mlflow_run_id       the MLflow run, continued on resume
@@ -28,11 +29,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from torch.utils.data import DataLoader
 
 from scene2img.config import Params, TrainBachGANParams
 from scene2img.data.processed import read_manifest
 from scene2img.errors import ConfigError
 from scene2img.models.bachgan import BachGANGenerator
+from scene2img.models.gan_loss import recompute_batch_norm
 from scene2img.models.patchgan import MultiscaleDiscriminator
 from scene2img.models.perceptual import VGGPerceptualLoss, load_vgg19_features
 from scene2img.stages._training import (
@@ -48,7 +51,7 @@ from scene2img.training.export import BACHGAN_MODEL_FILE, export_bachgan
 
 log = logging.getLogger(__name__)
 
-__all__ = ["bachgan_module", "train_bachgan"]
+__all__ = ["bachgan_module", "ema_for_export", "train_bachgan"]
 
 
 def bachgan_module(params: TrainBachGANParams, num_classes: int, foreground: list[int],
@@ -116,17 +119,39 @@ def train_bachgan(
     split = manifest["params"]["ade20k"]["class_split"]
 
     def export(path: Path) -> None:
-        G = module.G_ema
+        G, batch_norm = ema_for_export(module, datamodule, tp)
         config = {"num_classes": G.num_classes, "foreground": foreground,
                   "image_size": G.image_size, "ngf": tp.ngf, "spade_hidden": tp.spade_hidden,
                   "segmap_size": datamodule.segmap_size,
                   "retrieval": dataclasses.asdict(tp.retrieval), "class_split": split["name"],
                   "max_objects": params.data.max_objects,
                   "weights": f"ema (decay {tp.ema_decay})",
-                  "batch_norm": "copied from the trained generator", "losses": losses}
+                  "batch_norm": batch_norm, "losses": losses}
         export_bachgan(path, G, vocab, config, extra={
             "params": dataclasses.asdict(tp), "metrics": metrics, "mlflow_run_id": run.run_id,
             "data": str(data_url)})
         log.info("BachGAN: %d iterations -> %s", metrics["iterations"], path)
 
     return run.finish(trainer, BACHGAN_MODEL_FILE, metrics, export)
+
+
+def ema_for_export(module: BachGANModule, datamodule: BachGANDataModule,
+                   tp: TrainBachGANParams) -> tuple[BachGANGenerator, str]:
+    """A plain CPU copy of the EMA generator (no SyncBatchNorm) with its batch-norm statistics
+    recomputed over the first `ema_bn_batches` training batches (unflipped, with their retrieved
+    maps), and how they were made. `update_ema` copies the trained G's statistics, which belong
+    to G's weights, not the average's."""
+    ema = module.G_ema
+    G = BachGANGenerator(ema.num_classes, datamodule.foreground, ema.image_size, tp.ngf,
+                         tp.spade_hidden)
+    G.load_state_dict({k: v.detach().cpu() for k, v in ema.state_dict().items()})
+    G.eval()
+    if tp.ema_bn_batches <= 0:
+        return G, "copied from the trained generator"
+    G.to(module.device)
+    loader = DataLoader(datamodule.dataset("train"), batch_size=tp.batch_size, shuffle=False)
+    batches = ({k: v.to(module.device) for k, v in b.items()}
+               for _, b in zip(range(tp.ema_bn_batches), loader, strict=False))
+    count = recompute_batch_norm(G, batches, lambda b: G(*module.maps(b)))
+    log.info("EMA generator: batch-norm statistics recomputed over %d training batches", count)
+    return G.cpu(), f"recomputed over {count} training batches"

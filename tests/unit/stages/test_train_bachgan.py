@@ -27,6 +27,7 @@ TOY = ["toyworld.images=40", "toyworld.width=320", "toyworld.height=240", "prepr
 TINY = ["train_bachgan.ngf=1", "train_bachgan.spade_hidden=2", "train_bachgan.ndf=2",
         "train_bachgan.n_layers_d=2", "train_bachgan.num_d=1", "train_bachgan.batch_size=2",
         "train_bachgan.grid_images=2", "train_bachgan.grid_every_n_steps=100",
+        "train_bachgan.ema_bn_batches=2",
         "trainer.accelerator=cpu", "trainer.log_every_n_steps=1"]
 
 
@@ -108,6 +109,7 @@ def test_cli_trains_and_the_export_generates(toy_ade20k, tracking, capsys):
     assert config["image_size"] == 64 and config["segmap_size"] == 16
     assert config["losses"] == ["hinge", "feat"] and config["weights"] == "ema (decay 0.98)"
     assert config["class_split"] == "sceneparsing-stuff35-ours-v1"
+    assert config["batch_norm"] == "recomputed over 2 training batches"
     # a foreground layout (two objects) and three retrieved maps -> one 64 px image
     fg = config["foreground"]
     objects = torch.tensor([[fg[0], fg[1]]])
