@@ -84,18 +84,41 @@ def cmd_train_layout(args: argparse.Namespace) -> None:
           f"mean box IoU {m.get('val/box_iou', float('nan')):.3f}")
 
 
+def _print_gan_result(name: str, result) -> None:
+    """A GAN stage's export and its final figures, two lines."""
+    m = result.metrics
+    print(f"{name} model written to {result.model_path} (MLflow run {result.run_id})")
+    print(f"  {m['iterations']} iterations, {m['train_images_per_s']:.2f} images/s, "
+          f"D loss {m.get('train/d_loss', float('nan')):.3f}, "
+          f"G loss {m.get('train/g_loss', float('nan')):.3f}")
+
+
 def cmd_train_image(args: argparse.Namespace) -> None:
     from scene2img.stages.train_image import train_image
 
     extra = [f"train_image.max_steps={args.max_steps}"] if args.max_steps is not None else []
-    params = _params(args, extra)
-    result = train_image(args.data, args.out, params, resume=args.resume,
-                         progress=not args.quiet)
-    m = result.metrics
-    print(f"image model written to {result.model_path} (MLflow run {result.run_id})")
-    print(f"  {m['iterations']} iterations, {m['train_images_per_s']:.2f} images/s, "
-          f"D loss {m.get('train/d_loss', float('nan')):.3f}, "
-          f"G loss {m.get('train/g_loss', float('nan')):.3f}")
+    _print_gan_result("image", train_image(args.data, args.out, _params(args, extra),
+                                           resume=args.resume, progress=not args.quiet))
+
+
+def cmd_train_bachgan(args: argparse.Namespace) -> None:
+    from scene2img.stages.train_bachgan import train_bachgan
+
+    extra = [f"train_bachgan.max_steps={args.max_steps}"] if args.max_steps is not None else []
+    _print_gan_result("BachGAN", train_bachgan(args.data, args.out, _params(args, extra),
+                                               resume=args.resume, progress=not args.quiet))
+
+
+def _add_training_options(p: argparse.ArgumentParser, steps_help: str, func) -> None:
+    """The options of a training command that reads one processed dataset."""
+    p.add_argument("--data", required=True, help="processed dataset folder or URL")
+    p.add_argument("--out", type=Path, required=True, help="model folder (export, metrics.json)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("--max-steps", type=int, default=None, help=steps_help)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_params_options(p)
+    p.set_defaults(func=func)
 
 
 def cmd_train_upscaler(args: argparse.Namespace) -> None:
@@ -322,25 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="processed dataset folder or URL")
     p.set_defaults(func=cmd_summary)
     p = sub.add_parser("train-layout", help="processed dataset -> layout model (graph -> boxes)")
-    p.add_argument("--data", required=True, help="processed dataset folder or URL")
-    p.add_argument("--out", type=Path, required=True, help="model folder (export, metrics.json)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoints/last.ckpt")
-    p.add_argument("--max-steps", type=int, default=None,
-                   help="default: train_layout.max_steps")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    _add_params_options(p)
-    p.set_defaults(func=cmd_train_layout)
+    _add_training_options(p, "default: train_layout.max_steps", cmd_train_layout)
     p = sub.add_parser("train-image", help="processed dataset -> image GAN (layout -> image)")
-    p.add_argument("--data", required=True, help="processed dataset folder or URL")
-    p.add_argument("--out", type=Path, required=True, help="model folder (export, metrics.json)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoints/last.ckpt")
-    p.add_argument("--max-steps", type=int, default=None,
-                   help="iterations (default: train_image.max_steps)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    _add_params_options(p)
-    p.set_defaults(func=cmd_train_image)
+    _add_training_options(p, "iterations (default: train_image.max_steps)", cmd_train_image)
+    p = sub.add_parser("train-bachgan",
+                       help="processed ADE20K dataset with label maps -> BachGAN (salient-object "
+                            "layout + retrieved backgrounds -> image)")
+    _add_training_options(p, "iterations (default: train_bachgan.max_steps)", cmd_train_bachgan)
     p = sub.add_parser("train-upscaler",
                        help="raw images of a processed dataset -> RDN super-resolution upscaler")
     p.add_argument("--data", required=True, help="processed dataset folder or URL (its splits)")

@@ -236,9 +236,10 @@ class TrainImageParams:
     seed: int
 
 
-# train_bachgan (BachGAN: retrieval and the networks; no training stage yet)
+# train_bachgan (BachGAN)
 
-BACHGAN_IMAGE_SIZES = (128, 256)  # the SPADE generator starts at image_size / 32 (4 or 8 px)
+# the SPADE generator starts at image_size / 32 (4 or 8 px; 64: ours, the toy world, 2 px)
+BACHGAN_IMAGE_SIZES = (64, 128, 256)
 BACHGAN_LOSSES = ("hinge", "wgan-gp")  # D's adversarial loss (models.gan_loss)
 
 
@@ -258,8 +259,8 @@ class RetrievalParams:
 
 @dataclass
 class TrainBachGANParams:
-    """BachGAN (Li et al. 2020): salient-object layouts -> images. Retrieval, fusion, the SPADE
-    generator, the multi-scale PatchGAN and the losses exist; the training stage does not yet."""
+    """BachGAN (Li et al. 2020): salient-object layouts -> images (`stages.train_bachgan`):
+    retrieval, fusion, the SPADE generator, the multi-scale PatchGAN, the losses, training."""
 
     retrieval: RetrievalParams
     image_size: int  # 128 | 256 (BachGAN on ADE20K: 256)
@@ -273,6 +274,16 @@ class TrainBachGANParams:
     lambda_feat: float  # D feature matching (SPADE: 10)
     lambda_vgg: float  # VGG-19 perceptual loss (SPADE: 10); needs vgg_weights
     vgg_weights: str | None  # local torchvision vgg19-dcbb9e9d.pth (as train_image.vgg_weights)
+    batch_size: int  # per device
+    max_steps: int  # iterations (one D and one G update each)
+    lr_g: float  # Adam (SPADE's TTUR: lr / 2 for G, 2 lr for D)
+    lr_d: float
+    betas: list[float]  # Adam (SPADE with TTUR: 0, 0.9)
+    ema_decay: float  # EMA of G for export (ours, as train_image)
+    ema_bn_batches: int  # training batches that recompute the EMA generator's BN statistics
+    grid_every_n_steps: int  # MLflow grid: layout | retrieved | fused | generated | real
+    grid_images: int
+    seed: int
 
     def __post_init__(self) -> None:
         size, loss = self.image_size, self.loss
@@ -283,7 +294,8 @@ class TrainBachGANParams:
         if isinstance(loss, str) and loss not in BACHGAN_LOSSES:
             raise ConfigError(f"train_bachgan.loss={loss!r}: choose one of "
                               f"{', '.join(BACHGAN_LOSSES)}")
-        for name in ("ngf", "spade_hidden", "ndf", "n_layers_d", "num_d"):
+        for name in ("ngf", "spade_hidden", "ndf", "n_layers_d", "num_d", "batch_size",
+                     "grid_every_n_steps", "grid_images"):
             value = getattr(self, name)
             if isinstance(value, int) and value < 1:
                 raise ConfigError(f"train_bachgan.{name}={value}: must be at least 1")

@@ -167,7 +167,7 @@ def test_params_yaml_and_the_dataclasses_follow_the_flow() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("train_bachgan.image_size=64", "train_bachgan.image_size=64: choose one of 128, 256"),
+        ("train_bachgan.image_size=32", "train_bachgan.image_size=32: choose one of 64, 128, 256"),
         ("train_bachgan.loss=lsgan", "train_bachgan.loss='lsgan': choose one of hinge, wgan-gp"),
         ("train_bachgan.num_d=0", "train_bachgan.num_d=0: must be at least 1"),
     ],

@@ -17,9 +17,12 @@ EXPERIMENT = "configs/experiments/toyworld.yaml"
 STAGE_MODULES = {
     "toyworld": "scene2img.data.toyworld",
     "preprocess": "scene2img.stages.preprocess",
+    "toyworld_ade20k": "scene2img.data.toyworld",
+    "preprocess_ade20k": "scene2img.stages.preprocess",
     "stats": "scene2img.data.summary",
     "train_layout": "scene2img.stages.train_layout",
     "train_image": "scene2img.stages.train_image",
+    "train_bachgan": "scene2img.stages.train_bachgan",
     "train_upscaler": "scene2img.stages.train_upscaler",
     "evaluate": "scene2img.stages.evaluate",
 }

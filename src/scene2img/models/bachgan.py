@@ -135,7 +135,7 @@ class BachGANGenerator(nn.Module):
         self,
         num_classes: int,  # C: label channels (the vocabulary's objects; ADE20K: 151)
         foreground: Sequence[int],  # the foreground (object) classes (the class split)
-        image_size: int = 256,  # S: 128 | 256
+        image_size: int = 256,  # S: 128 | 256 (64: ours, the toy world)
         ngf: int = 64,  # base width (SPADE: 64)
         spade_hidden: int = 128,  # SPADE's shared conv width
         norm: str = "batch",  # SPADE's param-free norm

@@ -30,6 +30,9 @@ of a PatchGAN's layer outputs, the last its score map) are plain functions:
                       and scales (`critic_value`), as the loss reads them
     feature_matching  pix2pixHD's: per scale, per layer but the last, L1(fake, real detached),
                       summed, divided by the scales (SPADE's, before its lambda_feat)
+    patch_d_loss      D's whole loss (the adversarial term, the penalty with wgan-gp) and stats
+    patch_g_loss      G's whole loss: adversarial + lambda_feat * feature matching
+                      + lambda_vgg * VGG-19 perceptual (SPADE's), and stats
 """
 
 from __future__ import annotations
@@ -340,3 +343,59 @@ def feature_matching(fake: Scales, real: Scales) -> torch.Tensor:
         for f, r in zip(f_scale[:-1], r_scale[:-1], strict=True):
             total = total + F.l1_loss(f.float(), r.detach().float())
     return total / len(fake)
+
+
+def patch_d_loss(
+    D: nn.Module,  # (images [B, 3, S, S], label map [B, C, s, s]) -> Scales
+    real: torch.Tensor,  # [B, 3, S, S]
+    fake: torch.Tensor,  # [B, 3, S, S] (detached here)
+    labels: torch.Tensor,  # [B, C, s, s] the map D is conditioned on
+    loss: str = "hinge",  # hinge | wgan-gp
+    gp_weight: float = 10.0,  # wgan-gp only
+    generator: torch.Generator | None = None,  # wgan-gp: the interpolation weights
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """D's loss for the multi-scale PatchGAN: `d_adversarial` (+ `gp_weight` x the gradient
+    penalty with `wgan-gp`), and its stats. Real and fake go through D as one batch of 2B."""
+    b = len(real)
+    out = D(torch.cat([real.to(fake.dtype), fake.detach()]), torch.cat([labels, labels]))
+    real_out = [[t[:b] for t in scale] for scale in out]
+    fake_out = [[t[b:] for t in scale] for scale in out]
+    adv = d_adversarial(real_out, fake_out, loss)
+    stats = {"d_adversarial": adv, "d_real": critic_value(real_out).mean(),
+             "d_fake": critic_value(fake_out).mean()}
+    total = adv
+    if loss == "wgan-gp":
+        stats["d_gp"] = gradient_penalty(lambda x: critic_value(D(x, labels)), real,
+                                         fake.detach(), generator)
+        total = total + gp_weight * stats["d_gp"]
+    stats["d_loss"] = total
+    return total, stats
+
+
+def patch_g_loss(
+    D: nn.Module,  # as `patch_d_loss`'s (frozen by the caller)
+    real: torch.Tensor,  # [B, 3, S, S]
+    fake: torch.Tensor,  # [B, 3, S, S] with gradients to G
+    labels: torch.Tensor,  # [B, C, s, s]
+    lambda_feat: float = 10.0,  # feature matching (SPADE: 10; 0: off)
+    lambda_vgg: float = 0.0,  # perceptual loss (SPADE: 10; 0: off)
+    perceptual: nn.Module | None = None,  # (fake, real) -> loss; needed when lambda_vgg > 0
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """G's loss for the multi-scale PatchGAN, SPADE's: `g_adversarial` + `lambda_feat` x
+    `feature_matching` (D's features of the real images, detached) + `lambda_vgg` x perceptual."""
+    if lambda_vgg > 0 and perceptual is None:
+        raise ValueError("lambda_vgg > 0 needs the perceptual network (models.perceptual)")
+    b = len(real)
+    out = D(torch.cat([fake, real.to(fake.dtype)]), torch.cat([labels, labels]))
+    fake_out = [[t[:b] for t in scale] for scale in out]
+    real_out = [[t[b:].detach() for t in scale] for scale in out]
+    stats = {"g_adversarial": g_adversarial(fake_out)}
+    total = stats["g_adversarial"]
+    if lambda_feat > 0:
+        stats["g_feat"] = feature_matching(fake_out, real_out)
+        total = total + lambda_feat * stats["g_feat"]
+    if lambda_vgg > 0:
+        stats["g_vgg"] = perceptual(fake, real.to(fake.dtype))
+        total = total + lambda_vgg * stats["g_vgg"]
+    stats["g_loss"] = total
+    return total, stats

@@ -1,4 +1,4 @@
-"""What the two training stages share: their opening and closing around the stage's own module.
+"""What the training stages share: their opening and closing around the stage's own module.
 
     run = TrainingRun("train_layout", data_url, out_dir, params)  # seed, data
     module = ...                                                     # the stage's own
@@ -14,11 +14,13 @@ The MLflow run is lineage-tagged, spools while the server is away, and is contin
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities import rank_zero_only
@@ -38,6 +40,37 @@ from scene2img.training.sampling import DataPosition, ResumableDataModule
 
 RUN_ID_FILE = "mlflow_run_id"  # in the model folder: the run a resume continues
 SPOOL_DIR = "mlflow_spool"  # in the model folder: calls kept while the server is away
+# what a GAN stage's checkpoints hold besides tensors (DataPosition's numpy RNG state), for
+# loading them with weights_only=True
+NUMPY_ARRAY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype,
+                       type(np.dtype(np.uint32))]
+
+
+def ddp_strategy(strategy: str) -> str:
+    """The DDP strategy for a GAN stage: two backward passes per step (D, then G) leave each net
+    unused in the other's pass."""
+    if strategy in ("ddp", "ddp_spawn"):
+        return f"{strategy}_find_unused_parameters_true"
+    return strategy
+
+
+class Throughput(pl.Callback):
+    """Training images per second over the run (first iteration excluded: warm-up)."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.images = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.start is None:
+            self.start = time.perf_counter()
+        else:
+            self.images += len(batch["image"]) * trainer.world_size
+
+    def rate(self) -> float:
+        if self.start is None or not self.images:
+            return 0.0
+        return self.images / (time.perf_counter() - self.start)
 
 
 @dataclass
@@ -54,11 +87,12 @@ class TrainingRun:
 
     def __init__(
         self,
-        stage: str,  # train_layout | train_image | train_upscaler: params section, run name, tag
+        stage: str,  # train_layout | train_image | train_bachgan | train_upscaler: params
+        #              section, run name, tag
         data_url: str | Path,  # processed dataset folder or URL (s3://...)
         out_dir: str | Path,  # model folder: export, metrics.json, checkpoints, run id
         params: Params,  # the stage's section (seed, batch_size), data, trainer, tracking
-        family: str,  # the model family (sg2im, lostgan, crn, rdn): in the run's name
+        family: str,  # the model family (sg2im, lostgan, crn, bachgan, rdn): in the run's name
         kfp_run_id: str | None = None,  # the KFP run that launched the stage (a lineage tag)
         datamodule: pl.LightningDataModule | None = None,  # default: ResumableDataModule(data_url)
     ) -> None:

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -37,7 +35,13 @@ from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, ModelError
 from scene2img.models.gan_loss import LayoutGANLoss
 from scene2img.models.perceptual import VGGPerceptualLoss, load_vgg19_features
-from scene2img.stages._training import TrainingResult, TrainingRun
+from scene2img.stages._training import (
+    NUMPY_ARRAY_GLOBALS,
+    Throughput,
+    TrainingResult,
+    TrainingRun,
+    ddp_strategy,
+)
 from scene2img.training.export import IMAGE_MODEL_FILE, export_generator, masks_source
 from scene2img.training.image_module import (
     ImageGANModule,
@@ -48,36 +52,6 @@ from scene2img.training.image_module import (
 log = logging.getLogger(__name__)
 
 __all__ = ["image_gan_module", "train_image"]
-
-
-_NUMPY_ARRAY_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype,
-                        type(np.dtype(np.uint32))]
-
-
-def _ddp_strategy(strategy: str) -> str:
-    # Two backward passes per step (D, then G) leave each net unused in the other's pass.
-    if strategy in ("ddp", "ddp_spawn"):
-        return f"{strategy}_find_unused_parameters_true"
-    return strategy
-
-
-class _Throughput(pl.Callback):
-    """Training images per second over the run (first iteration excluded: warm-up)."""
-
-    def __init__(self) -> None:
-        self.start: float | None = None
-        self.images = 0
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.start is None:
-            self.start = time.perf_counter()
-        else:
-            self.images += len(batch["image"]) * trainer.world_size
-
-    def rate(self) -> float:
-        if self.start is None or not self.images:
-            return 0.0
-        return self.images / (time.perf_counter() - self.start)
 
 
 def image_gan_module(params: TrainImageParams, vocab: Vocab, image_size: int) -> ImageGANModule:
@@ -119,8 +93,8 @@ def train_image(
     module = image_gan_module(tp, vocab, image_size)
     losses = module.gan.losses
 
-    throughput = _Throughput()
-    overrides: dict[str, Any] = {"strategy": _ddp_strategy(params.trainer.strategy)}
+    throughput = Throughput()
+    overrides: dict[str, Any] = {"strategy": ddp_strategy(params.trainer.strategy)}
     on_cpu = params.trainer.accelerator == "cpu" or (
         params.trainer.accelerator == "auto" and not torch.cuda.is_available())
     if params.trainer.sync_batchnorm and on_cpu:
@@ -138,7 +112,7 @@ def train_image(
     log.info("training the %s image GAN (%d px) on %s for %d iterations", tp.generator,
              image_size, data_url, tp.max_steps)
     # Checkpoints load with weights_only=True; DataPosition stores numpy's RNG state (arrays).
-    with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS), warnings.catch_warnings():
+    with torch.serialization.safe_globals(NUMPY_ARRAY_GLOBALS), warnings.catch_warnings():
         # expected here: the EMA generator stays in eval mode; checkpoints are post-update
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode")
         warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")

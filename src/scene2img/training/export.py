@@ -6,13 +6,16 @@ loads with `torch.load(..., weights_only=True)` whoever wrote it:
     {"format": "scene2img.<kind>", "format_version": 1, "state_dict": {...},
      "config": {...}, "vocab": {...sg2im keys...}, "extra": {...}}
 
-Three kinds: `layout` (the `LayoutModel`; `config` is its constructor arguments plus
+Four kinds: `layout` (the `LayoutModel`; `config` is its constructor arguments plus
 `max_objects`), `image` (the EMA generator; `config` names the architecture, the image size,
 `max_objects`, the generator params, where its masks come from (`masks`) and how its weights were
-made) and `upscaler` (the RDN; `config` is its constructor arguments, the vocabulary the training
-dataset's). Training stages write them (`export_layout_model`, `export_generator`,
-`export_upscaler`); evaluation, the registry, serving and the pipeline read them
-(`load_layout_model`, `load_generator`, `load_upscaler`) and find them by the file names below.
+made), `upscaler` (the RDN; `config` is its constructor arguments, the vocabulary the training
+dataset's) and `bachgan` (BachGAN's EMA generator; `config` is its constructor arguments, the
+label maps' side, the retrieval params and the class split its foreground came from). Training
+stages write them (`export_layout_model`, `export_generator`, `export_upscaler`,
+`export_bachgan`); evaluation, the registry, serving and the pipeline read them
+(`load_layout_model`, `load_generator`, `load_upscaler`, `load_bachgan`) and find them by the
+file names below.
 
 A model folder holds `layout_model.pt`, `image_model.pt`, (for serving) `attribute_stats.json`
 and, optionally, `upscaler_model.pt` (then `generate --upscale` takes its images up);
@@ -34,23 +37,26 @@ from scene2img.config import ImageGeneratorParams
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, ModelError
 from scene2img.files import atomic_write_bytes
+from scene2img.models.bachgan import BachGANGenerator
 from scene2img.models.layout import LayoutModel
 from scene2img.models.upscaler import RDN
 from scene2img.training.image_module import build_generator
 
-__all__ = ["ATTRIBUTE_STATS_FILE", "FORMAT_VERSION", "IMAGE_MODEL_FILE", "LAYOUT_MODEL_FILE",
-           "METRICS_FILE", "UPSCALER_MODEL_FILE", "check_mask_sizes", "export_generator",
-           "export_layout_model", "export_upscaler", "generator_from_config", "load_generator",
-           "load_layout_model", "load_upscaler", "masks_source", "report_file", "samples_file",
+__all__ = ["ATTRIBUTE_STATS_FILE", "BACHGAN_MODEL_FILE", "FORMAT_VERSION", "IMAGE_MODEL_FILE",
+           "LAYOUT_MODEL_FILE", "METRICS_FILE", "UPSCALER_MODEL_FILE", "check_mask_sizes",
+           "export_bachgan", "export_generator", "export_layout_model", "export_upscaler",
+           "generator_from_config", "load_bachgan", "load_generator", "load_layout_model",
+           "load_upscaler", "masks_source", "report_file", "samples_file",
            "takes_masks"]
 
 LAYOUT_MODEL_FILE = "layout_model.pt"  # train_layout's export
 IMAGE_MODEL_FILE = "image_model.pt"  # train_image's export
 UPSCALER_MODEL_FILE = "upscaler_model.pt"  # train_upscaler's export
+BACHGAN_MODEL_FILE = "bachgan_model.pt"  # train_bachgan's export
 ATTRIBUTE_STATS_FILE = "attribute_stats.json"  # per-class attribute statistics, for serving
 METRICS_FILE = "metrics.json"  # a training or evaluation folder's figures (a DVC metric)
 FORMAT_VERSION = 1
-LAYOUT, IMAGE, UPSCALER = "layout", "image", "upscaler"  # export kinds
+LAYOUT, IMAGE, UPSCALER, BACHGAN = "layout", "image", "upscaler", "bachgan"  # export kinds
 
 
 def report_file(mode: str) -> str:
@@ -229,3 +235,36 @@ def load_upscaler(path: str | Path) -> tuple[RDN, dict[str, Any]]:
         raise ModelError(f"{path}: upscaler config and weights do not fit this code "
                          f"({type(exc).__name__}: {exc}); re-export the model") from None
     return net.eval(), config
+
+
+# --------------------------------------------------------------------------------------------
+# BachGAN
+
+
+def export_bachgan(path: str | Path, G: BachGANGenerator, vocab: Vocab, config: dict,
+                   extra: dict | None = None) -> Path:
+    """Write BachGAN's generator atomically to `path`. `config` holds its constructor arguments
+    (`num_classes`, `foreground`, `image_size`, `ngf`, `spade_hidden`) and what serving needs
+    beside them (`segmap_size`, `retrieval`, `class_split`, provenance)."""
+    state = {k: v.contiguous() for k, v in G.state_dict().items()}
+    return _save(Path(path), BACHGAN, state, config, vocab, extra)
+
+
+def load_bachgan(path: str | Path) -> tuple[BachGANGenerator, Vocab, dict[str, Any]]:
+    """An exported BachGAN generator in eval mode on the CPU: `(G, vocab, config)`.
+
+    Example:
+        >>> G, vocab, config = load_bachgan("models/bachgan/bachgan_model.pt")  # doctest: +SKIP
+        >>> image = G(layout_map, retrieved_maps_one_hot)  # doctest: +SKIP
+    """
+    payload = _load(path, BACHGAN)
+    config = dict(payload["config"])
+    vocab = Vocab.from_json(payload["vocab"], where=f"{path} (vocab)")
+    try:
+        G = BachGANGenerator(config["num_classes"], config["foreground"], config["image_size"],
+                             config["ngf"], config["spade_hidden"])
+        G.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"{path}: BachGAN config and weights do not fit this code "
+                         f"({type(exc).__name__}: {exc}); re-export the model") from None
+    return G.eval(), vocab, config

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,30 @@ def image_grid(columns: list[torch.Tensor]) -> np.ndarray:
     return ((rows.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
 
 
+def pick_grid_batch(module: pl.LightningModule, batch: dict[str, torch.Tensor],
+                    n: int) -> dict[str, torch.Tensor]:
+    """The batch a GAN module draws its grids from: the first `n` items of its data module's val
+    split (on the module's device), else the first `n` of `batch`."""
+    dm = getattr(module.trainer, "datamodule", None)
+    if dm is not None and hasattr(dm, "dataset"):
+        val = dm.dataset("val")
+        if len(val):
+            items = [val[i] for i in range(min(n, len(val)))]
+            return {k: v.to(module.device) for k, v in default_collate(items).items()}
+    return {k: v[:n].clone() for k, v in batch.items()}
+
+
+def log_grid(module: pl.LightningModule, picture: Callable[[], np.ndarray],
+             iteration: int) -> None:
+    """`picture()` (HWC uint8) as `grids/step_NNNNNNN.png` in the module's MLflow run, from rank
+    0 only (the picture is not drawn elsewhere)."""
+    logger = module.logger
+    if module.global_rank != 0 or logger is None or not hasattr(logger.experiment, "log_image"):
+        return
+    logger.experiment.log_image(logger.run_id, picture(),
+                                artifact_file=f"grids/step_{iteration:07d}.png")
+
+
 # --------------------------------------------------------------------------------------------
 # the module
 
@@ -159,14 +184,7 @@ class ImageGANModule(pl.LightningModule):
             self.log_grid(iteration)
 
     def _pick_grid_batch(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        n = self.params.grid_images
-        dm = getattr(self.trainer, "datamodule", None)
-        if dm is not None and hasattr(dm, "dataset"):
-            val = dm.dataset("val")
-            if len(val):
-                items = [val[i] for i in range(min(n, len(val)))]
-                return {k: v.to(self.device) for k, v in default_collate(items).items()}
-        return {k: v[:n].clone() for k, v in batch.items()}
+        return pick_grid_batch(self, batch, self.params.grid_images)
 
     @torch.no_grad()
     def grid(self) -> np.ndarray:
@@ -182,13 +200,8 @@ class ImageGANModule(pl.LightningModule):
         return image_grid([paint_layout(batch, size, self.num_classes), batch["image"], fake])
 
     def log_grid(self, iteration: int) -> None:
-        if self.global_rank != 0 or self.grid_batch is None:
-            return
-        logger = self.logger
-        if logger is None or not hasattr(logger.experiment, "log_image"):
-            return
-        logger.experiment.log_image(logger.run_id, self.grid(),
-                                    artifact_file=f"grids/step_{iteration:07d}.png")
+        if self.grid_batch is not None:
+            log_grid(self, self.grid, iteration)
 
     def on_train_end(self) -> None:
         self.log_grid(self.global_step // 2)
