@@ -69,7 +69,7 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
 
 def test_experiments_extend_others(tmp_path: Path) -> None:
     p = load_params(experiment="demo")
-    assert p.train_image.max_steps == 500 and p.evaluate.max_images == 48  # demo's own
+    assert p.train_image.max_steps == 150 and p.evaluate.max_images == 24  # demo's own
     assert p.preprocess.image_size == 64 and p.evaluate.backbone == "random-inception"  # toyworld's
     loop = tmp_path / "loop.yaml"
     loop.write_text(f"extends: {loop}\n")

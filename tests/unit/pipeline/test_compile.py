@@ -148,7 +148,7 @@ def test_cli_compile_takes_the_image_and_experiment_from_the_params(tmp_path, ca
     defaults = pipeline["root"]["inputDefinitions"]["parameters"]
     demo = load_params(experiment="demo")
     train_image = json.loads(defaults["train_image_params"]["defaultValue"])
-    assert train_image["train_image"]["max_steps"] == demo.train_image.max_steps == 500
+    assert train_image["train_image"]["max_steps"] == demo.train_image.max_steps == 150
 
 
 def test_cli_compile_reports_bad_params_in_one_line(tmp_path, capfd):
