@@ -49,10 +49,7 @@ def main() -> None:
     build = ROOT / "outputs" / "image" / "build.json"
     with tempfile.TemporaryDirectory(prefix="scene2img-container-dag-") as tmp:
         work = Path(tmp)
-        cfg = stack.StackConfig(dir=work / "stack", s3_port=stack.free_port(),
-                                mlflow_port=stack.free_port())
-        stack.up(cfg)
-        try:
+        with stack.running(work / "stack") as cfg:
             cmd = [str(Path(sys.executable).with_name("scene2img")), "pipeline", "run", "--local",
                    "--runner", "docker", "--image", args.image, "--root", str(work / "kfp"),
                    "--experiment", "toyworld", f"-Stracking.uri={cfg.tracking_uri}", *TINY]
@@ -60,8 +57,6 @@ def main() -> None:
             with open(args.log, "w") as log:
                 run = subprocess.run(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT)
             seconds = time.monotonic() - started
-        finally:
-            stack.down(cfg)
         output = args.log.read_text()
         if run.returncode != 0:
             sys.exit(f"the containerized DAG failed (whole log: {args.log}):\n{output[-3000:]}")

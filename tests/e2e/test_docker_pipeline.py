@@ -57,13 +57,9 @@ def image_id() -> str:
 
 @pytest.fixture(scope="module")
 def team_stack(tmp_path_factory):
-    cfg = stack.StackConfig(dir=tmp_path_factory.mktemp("stack"), s3_port=stack.free_port(),
-                            mlflow_port=stack.free_port())
-    stack.up(cfg)
-    try:
+    # module-scoped, not the integration tests' session stack: `image_id` can then skip first
+    with stack.running(tmp_path_factory.mktemp("stack")) as cfg:
         yield cfg
-    finally:
-        stack.down(cfg)
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,8 @@ from scene2img.tracking import stack
 
 @pytest.fixture(scope="session")
 def team_stack(tmp_path_factory) -> Iterator[stack.StackConfig]:
-    cfg = stack.StackConfig(dir=tmp_path_factory.mktemp("stack"), s3_port=stack.free_port(),
-                            mlflow_port=stack.free_port())
-    stack.up(cfg)
-    try:
+    with stack.running(tmp_path_factory.mktemp("stack")) as cfg:
         yield cfg
-    finally:
-        stack.down(cfg)
 
 
 @pytest.fixture()

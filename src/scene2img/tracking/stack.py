@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -267,3 +268,14 @@ def down(cfg: StackConfig) -> bool:
         _kill(pid)
     path.unlink()
     return True
+
+
+@contextlib.contextmanager
+def running(folder: Path) -> Iterator[StackConfig]:
+    """A throwaway stack in `folder` on free loopback ports, stopped on exit (tests, benchmarks)."""
+    cfg = StackConfig(dir=Path(folder), s3_port=free_port(), mlflow_port=free_port())
+    up(cfg)
+    try:
+        yield cfg
+    finally:
+        down(cfg)
