@@ -25,6 +25,7 @@ from scene2img.evaluation.evaluator import (
     EvaluationResult,
     Generated,
     GenerateFn,
+    RealFeatures,
     Sample,
     build_protocol,
     evaluate_images,
@@ -37,8 +38,9 @@ from scene2img.evaluation.images import (
     to_unit_range,
 )
 from scene2img.evaluation.metrics import (
-    PerClassFID,
+    FeatureFID,
     PrecomputedFeatures,
+    SceneFID,
     make_fid,
     make_inception_score,
     make_kid,
@@ -54,7 +56,7 @@ from scene2img.evaluation.report import image_grid, write_grid, write_report
 __all__ = [
     "BACKBONES", "INCEPTION_WEIGHTS_NAME", "INCEPTION_WEIGHTS_URL", "LOSTGAN_SAMPLES_PER_LAYOUT",
     "LPIPS_NETS", "Backbone", "DiversityLPIPS", "EvaluationResult", "Features", "GenerateFn",
-    "Generated", "PerClassFID", "PrecomputedFeatures", "Protocol",
+    "FeatureFID", "Generated", "PrecomputedFeatures", "Protocol", "RealFeatures", "SceneFID",
     "RandomInception", "Sample", "build_backbone", "build_protocol",
     "crop_objects", "default_samples_per_layout", "evaluate_images", "image_grid",
     "load_fid_inception", "load_lpips", "make_fid", "make_inception_score", "make_kid",

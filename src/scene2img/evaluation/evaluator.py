@@ -41,9 +41,9 @@ from scene2img.evaluation.images import (
 )
 from scene2img.evaluation.layout_metrics import LayoutMetrics
 from scene2img.evaluation.metrics import (
-    PerClassFID,
+    FeatureFID,
+    SceneFID,
     compute_seeded,
-    make_fid,
     make_inception_score,
     make_kid,
 )
@@ -74,6 +74,38 @@ class Sample:
     sample: int  # sample number for that layout
     generated: Tensor  # [3, S, S] uint8
     real: Tensor  # [3, S, S] uint8
+
+
+@dataclass
+class RealFeatures:
+    """The real side of an evaluation, kept for the next pass over the same data.
+
+    The modes of one evaluation (gt-layout, pred-layout) measure against the same real images and
+    the same real object crops; passing one `RealFeatures` to each `evaluate_images` call runs
+    the backbone on them once. Entries are keyed by the batch's dataset indices and are only
+    reused under the same backbone, sizes and resizing (the protocol fields they depend on).
+    """
+
+    def __init__(self) -> None:
+        self._protocol: tuple | None = None
+        self._batches: dict[tuple[int, ...], tuple[Tensor, Tensor, Tensor]] = {}
+
+    @staticmethod
+    def _depends_on(p: Protocol) -> tuple:
+        return (p.backbone, p.backbone_sha256, p.image_size, p.split, p.dataset_sha256, p.resize,
+                p.antialias, p.scenefid_crop_size)
+
+    def get(self, p: Protocol, index: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
+        """(image pool [B, D], crop pool [K, D], crop index [K, 2]) of a batch seen before."""
+        if self._protocol != self._depends_on(p):
+            return None
+        return self._batches.get(tuple(index.tolist()))
+
+    def put(self, p: Protocol, index: Tensor, value: tuple[Tensor, Tensor, Tensor]) -> None:
+        key = self._depends_on(p)
+        if self._protocol != key:
+            self._protocol, self._batches = key, {}
+        self._batches[tuple(index.tolist())] = value
 
 
 @dataclass
@@ -159,6 +191,7 @@ def evaluate_images(
     report_samples: int = 8,  # layouts in the grid; best and worst kept
     crop_chunk: int = 128,  # crops per backbone call
     progress: bool = False,
+    real_features: RealFeatures | None = None,  # shared by the passes over the same real data
 ) -> EvaluationResult:
     """Measure `generate_fn` on `real_batches` under `protocol`.
 
@@ -175,7 +208,8 @@ def evaluate_images(
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(protocol.seed + rank)
-        run = _Run(protocol, backbone.to(device), device, lpips, report_samples, crop_chunk)
+        run = _Run(protocol, backbone.to(device), device, lpips, report_samples, crop_chunk,
+                   real_features)
         seen = 0
         for batch in tqdm(real_batches, desc="evaluate", disable=not progress, unit="batch"):
             if max_images is not None and seen >= max_images:
@@ -191,17 +225,18 @@ class _Run:
     """The metric states of one evaluation pass."""
 
     def __init__(self, protocol: Protocol, backbone: Backbone, device: torch.device,
-                 lpips: nn.Module | None, report_samples: int, crop_chunk: int) -> None:
+                 lpips: nn.Module | None, report_samples: int, crop_chunk: int,
+                 real_features: RealFeatures | None) -> None:
         p = self.protocol = protocol
         self.backbone = backbone
         self.device = device
         self.crop_chunk = crop_chunk
+        self.real_features = real_features
         d = backbone.num_features
-        self.fid = make_fid(d).to(device)
+        self.fid = FeatureFID(d).to(device)
         self.kid = make_kid(d, p.kid_subsets, p.kid_subset_size).to(device)
         self.inception_score = make_inception_score(backbone.num_classes, p.is_splits).to(device)
-        self.scenefid = make_fid(d).to(device)
-        self.per_class = PerClassFID(d).to(device)
+        self.scenefid = SceneFID(d).to(device)
         # KID and IS keep lists of features, which torchmetrics gathers one entry at a time:
         # ranks with different numbers of updates would mismatch their collectives. So they are
         # buffered here and each gets exactly one update per set, just before compute().
@@ -251,14 +286,20 @@ class _Run:
         real = self._to_size(to_uint8(batch["image"]))  # [B, 3, S, S] uint8
         b = len(real)
         keep = real_objects(batch["objects"], batch["obj_valid"])  # [B, O]
-        real_pool, _ = self._features(real)
-        self.fid.update(real_pool.double(), real=True)
+        cached = (self.real_features.get(p, batch["index"]) if self.real_features is not None
+                  else None)
+        if cached is not None:
+            real_pool, pool, index = cached
+        else:
+            real_pool, _ = self._features(real)
+            crops, index = self._crops(real, batch["boxes"], keep)
+            pool, _ = self._features(crops)  # [K, D], K may be 0: every rank updates every batch
+            if self.real_features is not None:
+                self.real_features.put(p, batch["index"], (real_pool, pool, index))
+        self.fid.update(real_pool, real=True)
         self.kid_real.append(real_pool)
-        crops, index = self._crops(real, batch["boxes"], keep)
-        pool, _ = self._features(crops)  # [K, D], K may be 0: every rank updates every batch
-        self.scenefid.update(pool.double(), real=True)
-        self.per_class.update(pool, batch["objects"][index[:, 0], index[:, 1]], real=True)
-        self.counts += torch.tensor([b, 0, len(crops), 0])
+        self.scenefid.update(pool, batch["objects"][index[:, 0], index[:, 1]], real=True)
+        self.counts += torch.tensor([b, 0, len(pool), 0])
 
         rows = min(self.report_samples - len(self.grid_real), b)  # layouts kept for the grid
         start = len(self.grid_real)
@@ -275,14 +316,13 @@ class _Run:
                                  f"[{b}, 3, S, S] (sample {s})")
             fake = self._to_size(to_uint8(images.to(self.device)))
             pool, logits = self._features(fake)
-            self.fid.update(pool.double(), real=False)
+            self.fid.update(pool, real=False)
             self.kid_fake.append(pool)
             self.is_logits.append(logits)
             gen_boxes = batch["boxes"] if boxes is None else boxes.to(self.device)
             crops, index = self._crops(fake, gen_boxes, keep)
             cpool, _ = self._features(crops)
-            self.scenefid.update(cpool.double(), real=False)
-            self.per_class.update(cpool, batch["objects"][index[:, 0], index[:, 1]], real=False)
+            self.scenefid.update(cpool, batch["objects"][index[:, 0], index[:, 1]], real=False)
             if boxes is not None and s == 0 and p.mode == "pred-layout":
                 self.layout.update(gen_boxes, batch["boxes"], batch["objects"], batch["obj_valid"])
                 self.layout_seen = True
@@ -337,12 +377,13 @@ class _Run:
         is_mean, is_std = compute_seeded(self.inception_score, p.seed)
         metrics[p.metric_name("is")] = float(is_mean)
         metrics[p.metric_name("is_std")] = float(is_std)
-        if n_real_crops >= 2 and n_fake_crops >= 2:
-            metrics[p.metric_name("scenefid")] = float(self.scenefid.compute())
+        scenefid = self.scenefid.compute()
+        if scenefid.overall is not None:
+            metrics[p.metric_name("scenefid")] = scenefid.overall
         else:
             notes.append(f"scenefid skipped: {n_real_crops} real and {n_fake_crops} generated "
                          "object crops (needs 2 of each)")
-        per_class = {_class_name(c, class_names): v for c, v in self.per_class.compute().items()}
+        per_class = {_class_name(c, class_names): v for c, v in scenefid.per_class.items()}
         if self.diversity is not None:
             metrics[f"diversity_{p.diversity.split(':')[0]}_{p.split}"
                     + ("_predlayout" if p.mode == "pred-layout" else "")] = float(self.diversity.compute())
@@ -399,5 +440,5 @@ def _class_name(index: int, names: Sequence[str | None] | None) -> str:
     return str(index)
 
 
-__all__ = ["EvaluationResult", "Generated", "GenerateFn", "Sample", "build_protocol",
+__all__ = ["EvaluationResult", "Generated", "GenerateFn", "RealFeatures", "Sample", "build_protocol",
            "evaluate_images", "kid_subset_size_global"]

@@ -22,7 +22,12 @@ from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.processed import manifest_sha256, read_manifest
 from scene2img.errors import DataError
 from scene2img.evaluation.backbones import build_backbone
-from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_images
+from scene2img.evaluation.evaluator import (
+    Generated,
+    RealFeatures,
+    build_protocol,
+    evaluate_images,
+)
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
 from scene2img.serving.tensors import predict_layout
@@ -123,6 +128,7 @@ def evaluate(
 
     report: dict = {"metrics": {}, "protocols": {}, "per_class_scenefid": {}, "notes": {}}
     artifacts = []
+    real_features = RealFeatures()  # the modes share the real images: the backbone sees them once
     for mode in modes:
         protocol = build_protocol(p, backbone, manifest["params"]["image_size"],
                                   manifest_sha256(data_url), manifest["source"], mode,
@@ -131,7 +137,7 @@ def evaluate(
         result = evaluate_images(loader, generate, protocol, device,
                                  backbone=backbone, class_names=vocab.object_idx_to_name,
                                  max_images=p.max_images, report_samples=p.report_samples,
-                                 progress=True)
+                                 progress=True, real_features=real_features)
         report["metrics"].update(result.metrics)
         report["protocols"][mode] = result.protocol.to_dict()
         report["per_class_scenefid"][mode] = result.per_class_scenefid

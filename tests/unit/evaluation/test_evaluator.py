@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from scene2img.errors import ConfigError
-from scene2img.evaluation.evaluator import Generated, evaluate_images
+from scene2img.evaluation.evaluator import Generated, RealFeatures, evaluate_images
 from scene2img.evaluation.images import to_uint8
 from tests.unit.evaluation.conftest import (
     TinyBackbone,
@@ -51,6 +51,23 @@ def test_same_seed_same_numbers_and_caller_rng_untouched(tiny):
     c = run(tiny, protocol=tiny_protocol(tiny, seed=1))
     assert c.metrics["fid_tiny_test"] != a.metrics["fid_tiny_test"]
     assert a.protocol.comparable(c.protocol)[0]  # another seed measures the same thing
+
+
+def test_modes_share_the_real_features_and_get_the_same_numbers(tiny):
+    calls = []
+    forward = tiny.forward
+    tiny.forward = lambda x: calls.append(len(x)) or forward(x)
+    shared = RealFeatures()
+    first = run(tiny, real_features=shared)
+    n_first = sum(calls)
+    second = run(tiny, real_features=shared)  # the same real data: only generated images now
+    p = first.protocol
+    assert sum(calls) - n_first == n_first - p.num_real - p.num_real_crops
+    assert second.metrics == first.metrics == run(tiny).metrics
+    # Another resize (or backbone, size, split, data) measures other real features: not reused.
+    calls.clear()
+    run(tiny, real_features=shared, protocol=tiny_protocol(tiny, scenefid_crop_size=24))
+    assert sum(calls) == n_first
 
 
 def test_fid_grows_with_generator_noise(tiny):

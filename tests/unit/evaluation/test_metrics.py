@@ -10,7 +10,8 @@ import torch
 
 from scene2img.evaluation.images import to_uint8
 from scene2img.evaluation.metrics import (
-    PerClassFID,
+    FeatureFID,
+    SceneFID,
     compute_seeded,
     make_fid,
     make_inception_score,
@@ -106,20 +107,35 @@ def test_kid_and_is_are_seeded(tiny):
     assert torch.equal(torch.get_rng_state(), before)  # the caller's RNG is left alone
 
 
-def test_per_class_fid_matches_fid_per_class(tiny):
+def test_scenefid_matches_torchmetrics_fid_overall_and_per_class(tiny):
     real = features(tiny, smooth_images(60, seed=9))
     fake = features(tiny, smooth_images(60, seed=10))
     classes = torch.arange(60) % 3
     classes[0] = 7  # a class with one sample: left out
-    m = PerClassFID(real.shape[1])
-    m.update(real, classes, real=True)
-    m.update(fake, classes, real=False)
+    m = SceneFID(real.shape[1])
+    for r, f, c in zip(real.split(25), fake.split(25), classes.split(25), strict=True):
+        m.update(r, c, real=True)
+        m.update(f, c, real=False)
     out = m.compute()
-    assert sorted(out) == [0, 1, 2]
+    assert out.overall == pytest.approx(fid_of(real, fake), rel=1e-5)
+    assert sorted(out.per_class) == [0, 1, 2]
     for c in (0, 1, 2):
         sel = classes == c
-        assert out[c] == pytest.approx(fid_of(real[sel], fake[sel]), rel=1e-5)
-    assert pickle.loads(pickle.dumps(m)).compute() == pytest.approx(out)
+        assert out.per_class[c] == pytest.approx(fid_of(real[sel], fake[sel]), rel=1e-5)
+    assert pickle.loads(pickle.dumps(m)).compute().per_class == pytest.approx(out.per_class)
+
+
+@pytest.mark.filterwarnings("ignore:The ``compute`` method")
+def test_feature_fid_is_torchmetrics_fid_with_fewer_or_more_samples_than_dimensions(tiny):
+    real = features(tiny, smooth_images(70, seed=12))
+    fake = features(tiny, smooth_images(50, seed=13) * 0.8)
+    for n in (5, 70):  # below and above the feature dimension
+        m = FeatureFID(real.shape[1])
+        m.update(real[:n], real=True)
+        m.update(fake[: min(n, 50)], real=False)
+        assert float(m.compute()) == pytest.approx(fid_of(real[:n], fake[: min(n, 50)]), rel=1e-5)
+    with pytest.raises(ValueError, match="at least 2"):
+        FeatureFID(real.shape[1]).compute()
 
 
 def test_frechet_distance_matches_scipy_and_torchmetrics():
