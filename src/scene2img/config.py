@@ -380,6 +380,7 @@ class RegisterParams:
     name: str  # registered model name
     gate_metric: str  # lower is better; named with the protocol (fid -> fid_<backbone>_<split>)
     gate_mode: str  # gt-layout | pred-layout: the end-to-end model is judged on pred-layout
+    bachgan_name: str  # BachGAN's registered model (its own: `promote` never compares families)
 
 
 @dataclass

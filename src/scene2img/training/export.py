@@ -46,11 +46,10 @@ from scene2img.training.image_module import build_generator
 
 __all__ = ["ATTRIBUTE_STATS_FILE", "BACHGAN_MODEL_FILE", "FORMAT_VERSION", "IMAGE_MODEL_FILE",
            "LAYOUT_MODEL_FILE", "METRICS_FILE", "UPSCALER_MODEL_FILE", "BachGANExport",
-           "MemoryBankExport", "check_mask_sizes",
-           "export_bachgan", "export_generator", "export_layout_model", "export_upscaler",
-           "generator_from_config", "load_bachgan", "load_generator", "load_layout_model",
-           "load_upscaler", "masks_source", "report_file", "samples_file",
-           "takes_masks"]
+           "MemoryBankExport", "check_mask_sizes", "export_bachgan", "export_generator",
+           "export_kind", "export_layout_model", "export_upscaler", "generator_from_config",
+           "load_bachgan", "load_generator", "load_layout_model", "load_upscaler", "masks_source",
+           "report_file", "samples_file", "takes_masks"]
 
 LAYOUT_MODEL_FILE = "layout_model.pt"  # train_layout's export
 IMAGE_MODEL_FILE = "image_model.pt"  # train_image's export
@@ -94,9 +93,9 @@ def _save(path: Path, kind: str, state_dict: dict[str, torch.Tensor], config: di
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _load(path: str | Path, kind: str) -> dict:
-    """An export's payload, loaded with `weights_only=True`; clear errors for wrong or corrupt
-    files."""
+def _load(path: str | Path, kind: str | None) -> dict:
+    """An export's payload (of `kind`; None: of any kind), loaded with `weights_only=True`;
+    clear errors for wrong or corrupt files."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -105,13 +104,22 @@ def _load(path: str | Path, kind: str) -> dict:
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         raise ModelError(f"{path}: not a loadable scene2img model ({type(exc).__name__}: {exc})") \
             from None
-    if not isinstance(payload, dict) or payload.get("format") != f"scene2img.{kind}":
+    kinds = [kind] if kind else [LAYOUT, IMAGE, UPSCALER, BACHGAN]
+    if not isinstance(payload, dict) or payload.get("format") not in \
+            [f"scene2img.{k}" for k in kinds]:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ModelError(f"{path}: expected a scene2img.{kind} export, found {found!r}")
+        raise ModelError(f"{path}: expected a scene2img.{' | '.join(kinds)} export, found "
+                         f"{found!r}")
     if payload.get("format_version") != FORMAT_VERSION:
         raise ModelError(f"{path}: export format version {payload.get('format_version')}, this "
                          f"code reads {FORMAT_VERSION}; re-export the model")
     return payload
+
+
+def export_kind(path: str | Path) -> str:
+    """Which kind of export `path` is (layout | image | upscaler | bachgan): how evaluation tells
+    a BachGAN model from a LostGAN-family image model."""
+    return _load(path, None)["format"].removeprefix("scene2img.")
 
 
 # --------------------------------------------------------------------------------------------
