@@ -155,16 +155,27 @@ def save_pyfunc(
     limits: ServeParams | None = None,  # default: params.yaml's serve section
 ) -> Path:
     """A model folder saved as the served pyfunc, as `register` logs it but without a registry
-    (for `mlflow models serve -m PATH` in tests and benchmarks)."""
+    (for `mlflow models serve -m PATH` in tests and benchmarks). A folder holding
+    `bachgan_model.pt` is saved as BachGAN's (its input example: the first foreground class in
+    the top-left quarter)."""
+    from scene2img.serving.bachgan import LayoutToImage
     from scene2img.serving.pipeline import SceneToImage
     from scene2img.training.export import (
         ATTRIBUTE_STATS_FILE,
+        BACHGAN_MODEL_FILE,
         IMAGE_MODEL_FILE,
         LAYOUT_MODEL_FILE,
         UPSCALER_MODEL_FILE,
     )
 
     model_dir = Path(model_dir)
+    if (model_dir / BACHGAN_MODEL_FILE).exists():
+        bachgan = LayoutToImage.from_dir(model_dir, limits=limits)
+        first = bachgan.vocab.object_idx_to_name[bachgan.config["foreground"][0]]
+        example = bachgan.parse({"objects": [{"name": first, "box": [0.0, 0.0, 0.5, 0.5]}]})
+        mlflow.pyfunc.save_model(str(path), **bachgan_pyfunc_arguments(
+            bachgan, example, model_dir / BACHGAN_MODEL_FILE))
+        return Path(path)
     model = SceneToImage.from_dir(model_dir, limits=limits)
     name = model.vocab.object_idx_to_name[1]  # the first class but __image__
     upscaler = model_dir / UPSCALER_MODEL_FILE

@@ -24,7 +24,7 @@ from scene2img.errors import SceneGraphError
 from scene2img.models.bachgan import BachGANGenerator
 from scene2img.serving.bachgan import LayoutToImage
 from scene2img.serving.loading import load_scene_to_image
-from scene2img.serving.pyfunc import BACHGAN_OUTPUT_COLUMNS, bachgan_pyfunc_arguments
+from scene2img.serving.pyfunc import BACHGAN_OUTPUT_COLUMNS, save_pyfunc
 from scene2img.training.export import BACHGAN_MODEL_FILE, MemoryBankExport, export_bachgan
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -35,10 +35,9 @@ LAYOUT = {"objects": [{"name": "boat", "box": [0.0, 0.0, 0.5, 0.5]},
                       {"name": "dog", "box": [0.5, 0.5, 0.5, 0.5]}]}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """bachgan_model.pt: an untrained tiny generator and a bank of six 8 x 8 maps, sky over
-    wall; map 3 has a boat top left and a dog bottom right (LAYOUT's boxes exactly)."""
+def write_tiny_bachgan(folder: Path) -> Path:
+    """`folder`/bachgan_model.pt: an untrained tiny generator and a bank of six 8 x 8 maps, sky
+    over wall; map 3 has a boat top left and a dog bottom right (LAYOUT's boxes exactly)."""
     torch.manual_seed(0)
     maps = torch.full((6, 8, 8), 1, dtype=torch.uint8)
     maps[:, :3] = 2
@@ -49,10 +48,14 @@ def model_dir(tmp_path_factory) -> Path:
     config = {"num_classes": 5, "foreground": [BOAT, DOG], "image_size": 64, "ngf": 1,
               "spade_hidden": 2, "segmap_size": 8, "retrieval": {"m": 2, "grid": 8},
               "class_split": "toy-split-v1", "max_objects": 6}
-    folder = tmp_path_factory.mktemp("bachgan")
     export_bachgan(folder / BACHGAN_MODEL_FILE, BachGANGenerator(5, [BOAT, DOG], 64, 1, 2),
                    vocab, config, MemoryBankExport(maps, [f"scene{i}" for i in range(6)]))
     return folder
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return write_tiny_bachgan(tmp_path_factory.mktemp("bachgan"))
 
 
 def test_a_foreground_layout_retrieves_fuses_and_paints(model_dir):
@@ -111,11 +114,7 @@ def _decoded(text: str) -> Image.Image:
 
 
 def test_the_pyfunc_answers_layouts_and_refuses_bad_ones(model_dir, tmp_path):
-    model = LayoutToImage.from_dir(model_dir)
-    path = tmp_path / "pyfunc"
-    mlflow.pyfunc.save_model(str(path), **bachgan_pyfunc_arguments(
-        model, model.parse(LAYOUT), model_dir / BACHGAN_MODEL_FILE))
-    served = mlflow.pyfunc.load_model(str(path))
+    served = mlflow.pyfunc.load_model(str(save_pyfunc(model_dir, tmp_path / "pyfunc")))
     assert served.metadata.metadata == {"family": "bachgan", "upscaler": None}
     rows = served.predict(pd.DataFrame({"scene_graph": [json.dumps(LAYOUT)], "seed": [7]}))
     assert list(rows.columns) == BACHGAN_OUTPUT_COLUMNS
