@@ -107,6 +107,18 @@ def test_generate_cli_writes_the_image_and_its_background(model_dir, tmp_path, c
                  str(tmp_path / "x.png"), "--state-out", str(tmp_path / "s.json")]) == 2
     assert "--state-out: a BachGAN model's generations have no latents" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+    # nor can `edit` or a dialog start from one
+    (tmp_path / "state.json").write_text("{}")
+    (tmp_path / "ops.json").write_text("[]")
+    (tmp_path / "script.txt").write_text("add a dog\n")
+    for args, what in [(["edit", "--state", str(tmp_path / "state.json"), "--ops",
+                         str(tmp_path / "ops.json"), "--out", str(tmp_path / "e.png")], "edit"),
+                       (["dialog", "--script", str(tmp_path / "script.txt"), "--session",
+                         str(tmp_path / "session")], "dialog")]:
+        assert main([*args, "--model", str(model_dir)]) == 2
+        err = capsys.readouterr().err
+        assert f"{what}: a BachGAN model's generations have no latents" in err, err
+    assert not (tmp_path / "e.png").exists() and not (tmp_path / "session").exists()
 
 
 def _decoded(text: str) -> Image.Image:
