@@ -57,12 +57,18 @@ def _val_record(data_url: str):
 
 def example_layout(model: LayoutToImage, data_url: str) -> SceneGraph:
     """A real foreground layout (names and boxes) from the dataset's val split, as BachGAN's
-    input example."""
+    input example: the first record's foreground objects (all of them in a salient-only
+    dataset)."""
     rec = _val_record(data_url)
     names = model.vocab.object_idx_to_name
-    n = min(len(rec.objects) - 1, model.max_objects - 1)  # without __image__
-    return SceneGraph([SceneObject(names[c], None, tuple(round(float(v), 4) for v in box))
-                       for c, box in zip(rec.objects[:n].tolist(), rec.boxes[:n], strict=True)])
+    objects = [SceneObject(names[c], None, tuple(round(float(v), 4) for v in box))
+               for c, box in zip(rec.objects.tolist(), rec.boxes, strict=True)
+               if c in model.foreground][: model.max_objects - 1]
+    if not objects:
+        raise DataError(f"{data_url}: the first val record (image {rec.image_id}) has no "
+                        "foreground object for BachGAN's input example; preprocess with "
+                        "preprocess.ade20k.salient_only=true")
+    return SceneGraph(objects)
 
 
 def example_graph(model: SceneToImage, data_url: str) -> SceneGraph:
