@@ -1,5 +1,8 @@
-"""evaluate: both models on the test split -> Metrics, an HTML report, and the registry gate
-("pass" / "fail"; the reason is in the evaluation artifact's metadata)."""
+"""evaluate: both models on the test split (BachGAN: its one model, no layout model) -> Metrics,
+an HTML report, and the registry gate ("pass" / "fail"; the reason is in the evaluation
+artifact's metadata)."""
+
+from typing import Optional
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
@@ -8,20 +11,23 @@ from components._base import COMPONENT
 
 
 @dsl.component(**COMPONENT)
-def evaluate(params: str, processed: Input[Dataset], layout_model: Input[Model],
-             image_model: Input[Model], evaluation: Output[Artifact], metrics: Output[Metrics],
-             report: Output[HTML]) -> str:
+def evaluate(params: str, processed: Input[Dataset], image_model: Input[Model],
+             evaluation: Output[Artifact], metrics: Output[Metrics], report: Output[HTML],
+             layout_model: Optional[Input[Model]] = None,  # noqa: UP045 (KFP knows Optional)
+             ) -> str:
     import html
     import os
     import shutil
 
     from scene2img.pipeline import steps
 
-    out = steps.evaluate(params, processed.path, layout_model.path, image_model.path,
-                         evaluation.path)
+    out = steps.evaluate(params, processed.path, layout_model.path if layout_model else None,
+                         image_model.path, evaluation.path)
     evaluation.metadata.update({**dict(processed.metadata), "gate": out["reason"]})
     steps.record_metrics(metrics, out["metrics"])
     page = os.path.join(evaluation.path, "report_pred-layout.html")
+    if not os.path.isfile(page):  # BachGAN: gt-layout only
+        page = os.path.join(evaluation.path, "report_gt-layout.html")
     if os.path.isfile(page):
         shutil.copyfile(page, report.path)
     else:

@@ -3,7 +3,13 @@
     ingest -> preprocess -> train-layout || train-image -> evaluate -> [gate] register -> promote
                          || train-upscaler (+ ingest's raw) ----------------> register
 
-(train-upscaler only with `pipeline.upscaler`.)
+(train-upscaler only with `pipeline.upscaler`.) With `pipeline.family: bachgan` (an ADE20K dataset
+with label maps, e.g. the toyworld_bachgan experiment) the DAG trains BachGAN instead:
+
+    ingest -> preprocess -> train-bachgan -> evaluate -> [gate] register -> promote
+
+(evaluate: gt-layout only, backgrounds retrieved from the model's memory bank; register: under
+`register.bachgan_name`.)
 
 Components come from `components/`. The pipeline has one parameter per step, `<step>_params`:
 the JSON of only the params keys that step's stage reads (`scene2img.pipeline.params`), defaults
@@ -34,7 +40,7 @@ from components.ingest import ingest  # noqa: E402
 from components.preprocess import preprocess  # noqa: E402
 from components.promote import promote  # noqa: E402
 from components.register import register  # noqa: E402
-from components.train import train_image, train_layout, train_upscaler  # noqa: E402
+from components.train import train_bachgan, train_image, train_layout, train_upscaler  # noqa: E402
 
 from scene2img.config import Params, PipelineParams, load_params, params_from_dict  # noqa: E402
 from scene2img.errors import Scene2ImgError  # noqa: E402
@@ -102,7 +108,8 @@ def make_pipeline(params: Params, until: str = "promote"):
                        "preprocess", cfg, transient=True)
         models = {}
         for step, component in (("train_layout", train_layout), ("train_image", train_image),
-                                ("train_upscaler", train_upscaler)):
+                                ("train_upscaler", train_upscaler),
+                                ("train_bachgan", train_bachgan)):
             if step not in runs:
                 continue
             # the upscaler crops the full-size raw images the processed dataset names
@@ -113,19 +120,26 @@ def make_pipeline(params: Params, until: str = "promote"):
                                         cfg)
         if "evaluate" not in runs:
             return
+        if "train_bachgan" in models:  # its one model, evaluated on the data's layouts
+            trained = {"image_model": models["train_bachgan"].outputs["model"]}
+        else:
+            trained = {"layout_model": models["train_layout"].outputs["model"],
+                       "image_model": models["train_image"].outputs["model"]}
         ev = evaluate(params=arg[argument("evaluate")], processed=data.outputs["processed"],
-                      layout_model=models["train_layout"].outputs["model"],
-                      image_model=models["train_image"].outputs["model"])
+                      **trained)
         ev = _on_gpu_pool(_common(ev, "evaluate", cfg, transient=False, mlflow=True), cfg)
         if "register" not in runs:
             return
         with dsl.If(ev.outputs["Output"] == "pass", name="gate-passed"):
-            reg = register(params=arg[argument("register")], processed=data.outputs["processed"],
-                           layout_model=models["train_layout"].outputs["model"],
-                           image_model=models["train_image"].outputs["model"],
-                           evaluation=ev.outputs["evaluation"],
+            if "train_bachgan" in models:
+                trained = {"bachgan_model": models["train_bachgan"].outputs["model"]}
+            else:
+                trained = {"layout_model": models["train_layout"].outputs["model"],
+                           "image_model": models["train_image"].outputs["model"],
                            **({"upscaler_model": models["train_upscaler"].outputs["model"]}
-                              if "train_upscaler" in models else {}))
+                              if "train_upscaler" in models else {})}
+            reg = register(params=arg[argument("register")], processed=data.outputs["processed"],
+                           evaluation=ev.outputs["evaluation"], **trained)
             # Not retried: a retry after a half-done registration could add a second version.
             reg = _common(reg, "register", cfg, transient=False, mlflow=True)
             if "promote" not in runs:

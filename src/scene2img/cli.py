@@ -215,11 +215,22 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_register(args: argparse.Namespace) -> None:
-    from scene2img.stages.register import register
+    from scene2img.stages.register import register, register_bachgan
 
-    params = _params(args, [f"register.name={args.name}"] if args.name else [])
-    r = register(args.layout_model, args.image_model, args.data, args.evaluation, params,
-                 upscaler_model=args.upscaler_model)
+    lostgan = (args.layout_model, args.image_model, args.upscaler_model)
+    if args.bachgan_model is not None:
+        if any(f is not None for f in lostgan):
+            raise ConfigError("register: give --bachgan-model alone, or --layout-model and "
+                              "--image-model (one model family per registered model)")
+        params = _params(args, [f"register.bachgan_name={args.name}"] if args.name else [])
+        r = register_bachgan(args.bachgan_model, args.data, args.evaluation, params)
+    else:
+        if args.layout_model is None or args.image_model is None:
+            raise ConfigError("register needs --layout-model and --image-model (or "
+                              "--bachgan-model)")
+        params = _params(args, [f"register.name={args.name}"] if args.name else [])
+        r = register(args.layout_model, args.image_model, args.data, args.evaluation, params,
+                     upscaler_model=args.upscaler_model)
     print(f"registered {r.model_uri} ({r.gate_metric} = {r.gate_value:.4f}); run {r.run_id}")
     print(f"  next: scene2img promote --name {r.name} --version {r.version}")
 
@@ -243,7 +254,8 @@ def _load_model(args: argparse.Namespace):
 def _outputs(args: argparse.Namespace):
     from scene2img.serving.outputs import Outputs
 
-    return Outputs(args.out, args.layout_out, args.state_out, getattr(args, "graph_out", None))
+    return Outputs(args.out, args.layout_out, args.state_out, getattr(args, "graph_out", None),
+                   getattr(args, "background_out", None))
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -283,9 +295,10 @@ def cmd_dialog(args: argparse.Namespace) -> None:
 
 
 def cmd_dialog_web(args: argparse.Namespace) -> None:
+    from scene2img.serving.commands import require_editable
     from scene2img.serving.dialog.web import make_server
 
-    server = make_server(_load_model(args), args.host, args.port)
+    server = make_server(require_editable(_load_model(args), "dialog-web"), args.host, args.port)
     host, port = server.server_address[:2]
     print(f"dialog page at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
     try:
@@ -376,13 +389,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("register", help="log and register the end-to-end model in MLflow")
-    p.add_argument("--layout-model", type=Path, required=True)
-    p.add_argument("--image-model", type=Path, required=True)
+    p.add_argument("--layout-model", type=Path, default=None, help="layout_model.pt")
+    p.add_argument("--image-model", type=Path, default=None, help="image_model.pt")
+    p.add_argument("--bachgan-model", type=Path, default=None,
+                   help="bachgan_model.pt of train-bachgan, instead of the two above: registered "
+                        "as register.bachgan_name")
     p.add_argument("--data", required=True, help="the processed dataset they were trained on")
     p.add_argument("--evaluation", type=Path, required=True, help="metrics.json of evaluate")
     p.add_argument("--upscaler-model", type=Path, default=None,
                    help="upscaler_model.pt of train-upscaler: the model then serves `upscale`")
-    p.add_argument("--name", default=None, help="registered model name (default: register.name)")
+    p.add_argument("--name", default=None, help="registered model name (default: register.name; "
+                   "BachGAN: register.bachgan_name)")
     _add_params_options(p)
     p.set_defaults(func=cmd_register)
 
@@ -400,11 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--model", required=True,
                        help="a model folder (layout_model.pt, image_model.pt; upscaler_model.pt "
-                            "if any) or models:/NAME@alias")
+                            "if any; or BachGAN's bachgan_model.pt) or models:/NAME@alias")
         if name == "generate":
-            p.add_argument("--graph", type=Path, default=None, help="scene graph JSON")
+            p.add_argument("--graph", "--layout", type=Path, default=None,
+                           help="scene graph JSON (BachGAN: foreground objects with boxes)")
             p.add_argument("--text", default=None, help='e.g. "a red car left of a tree"')
             p.add_argument("--seed", type=int, default=0, help="0 .. 2**63 - 1 (default 0)")
+            p.add_argument("--background-out", type=Path, default=None,
+                           help="BachGAN: the background it painted from (fused label map PNG)")
         else:
             p.add_argument("--state", type=Path, required=True,
                            help="state.json of the generation to edit (read; see --in-place)")

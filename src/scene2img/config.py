@@ -240,6 +240,7 @@ class TrainImageParams:
 
 # the SPADE generator starts at image_size / 32 (4 or 8 px; 64: ours, the toy world, 2 px)
 BACHGAN_IMAGE_SIZES = (64, 128, 256)
+MODEL_FAMILIES = ("lostgan", "bachgan")  # what the pipeline trains (`pipeline.family`)
 BACHGAN_LOSSES = ("hinge", "wgan-gp")  # D's adversarial loss (models.gan_loss)
 
 
@@ -380,6 +381,7 @@ class RegisterParams:
     name: str  # registered model name
     gate_metric: str  # lower is better; named with the protocol (fid -> fid_<backbone>_<split>)
     gate_mode: str  # gt-layout | pred-layout: the end-to-end model is judged on pred-layout
+    bachgan_name: str  # BachGAN's registered model (its own: `promote` never compares families)
 
 
 @dataclass
@@ -440,6 +442,7 @@ class PipelineParams:
     name: str  # the KFP pipeline name
     image: str  # every task's image (infra/docker/), set when the DAG is compiled
     ingest: IngestParams
+    family: str  # lostgan | bachgan: which model family the DAG trains, evaluates and registers
     upscaler: bool  # compile the train_upscaler step (and register the model with its upscaler)
     gpu_type: str  # accelerator resource name
     gpus: int  # GPUs per training node
@@ -456,6 +459,11 @@ class PipelineParams:
     gate: dict[str, float]  # evaluate -> register: metric name -> upper bound ({} = finite only)
     secrets: dict[str, str]  # Kubernetes Secret names: s3, mlflow
     local_root: str  # the local runner's outputs and cache
+
+    def __post_init__(self) -> None:
+        if isinstance(self.family, str) and self.family not in MODEL_FAMILIES:
+            raise ConfigError(f"pipeline.family={self.family!r}: choose one of "
+                              f"{', '.join(MODEL_FAMILIES)}")
 
 
 # --------------------------------------------------------------------------------------------

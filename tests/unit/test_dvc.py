@@ -11,7 +11,6 @@ from tests.conftest import PROJECT_ROOT
 from tests.source_imports import code_deps
 
 STAGES = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["stages"]
-EXPERIMENT = "configs/experiments/toyworld.yaml"
 
 # dvc stage -> the module its command runs (the CLI only parses options and calls it)
 STAGE_MODULES = {
@@ -68,8 +67,19 @@ def _has(data: dict, key: str) -> bool:
     return True
 
 
+def _experiment_files(cmd: str) -> dict[str, dict]:
+    """The experiment a stage's command names (`--experiment NAME`) and those it extends:
+    file -> its overrides."""
+    name = cmd.split("--experiment", 1)[1].split()[0]
+    files = {}
+    while name:
+        path = f"configs/experiments/{name}.yaml"
+        files[path] = yaml.safe_load((PROJECT_ROOT / path).read_text())
+        name = files[path].get("extends")
+    return files
+
+
 def test_params_are_the_keys_each_stage_computes_with():
-    experiment = yaml.safe_load((PROJECT_ROOT / EXPERIMENT).read_text())
     checked = []
     for stage, spec in STAGES.items():
         if stage not in STEP_PARAMS:
@@ -78,10 +88,13 @@ def test_params_are_the_keys_each_stage_computes_with():
         plain = [p for p in spec["params"] if isinstance(p, str)]
         assert plain == keys, f"dvc.yaml stage {stage}: params should be {keys}"
         files = {k: v for p in spec["params"] if isinstance(p, dict) for k, v in p.items()}
-        assert set(files) == {EXPERIMENT}, stage
-        assert files[EXPERIMENT] == [k for k in keys if _has(experiment, k)], stage
+        # each experiment file of the stage's chain lists the stage's keys it sets
+        expected = {path: [k for k in keys if _has(overrides, k)]
+                    for path, overrides in _experiment_files(spec["cmd"]).items()}
+        assert files == {path: ks for path, ks in expected.items() if ks}, stage
         checked.append(stage)
-    assert checked == ["preprocess", "train_layout", "train_image", "train_upscaler", "evaluate"]
+    assert checked == ["preprocess", "train_layout", "train_image", "train_bachgan",
+                       "train_upscaler", "evaluate"]
     assert STAGES["toyworld"]["params"] == ["toyworld"]
     for stage in ("train_layout", "train_image", "train_upscaler", "evaluate"):
         assert "tracking" not in STAGES[stage]["params"]  # where runs are logged, not what

@@ -21,7 +21,8 @@ from scene2img.errors import ConfigError
 # LostGAN's samples per layout: 5 on COCO-Stuff, 1 on Visual Genome; ADE20K as VG.
 LOSTGAN_SAMPLES_PER_LAYOUT = {"coco-stuff": 5, "vg": 1, "ade20k": 1}
 MODES = ("gt-layout", "pred-layout")
-MASK_SOURCES = ("regressed", "ground-truth", "layout-model")
+RETRIEVED_BACKGROUNDS = "retrieved-backgrounds"  # BachGAN: no masks; boxes + retrieved label maps
+MASK_SOURCES = ("regressed", "ground-truth", "layout-model", RETRIEVED_BACKGROUNDS)
 
 # Recorded, but not a reason to refuse a comparison: another seed measures the same quantity.
 _NOT_COMPARED = frozenset({"seed"})
@@ -67,7 +68,8 @@ class Protocol:
     is_splits: int = 10
     diversity: str = "skipped: no LPIPS weights configured"  # or "lpips-<net>:<weights sha256>"
     latents: str = "normal"  # or "truncated-normal:<threshold>" (LostGAN: 2.0)
-    masks: str = "regressed"  # G's own masks | "ground-truth" (the data's) | "layout-model"
+    masks: str = "regressed"  # G's own masks | "ground-truth" (the data's) | "layout-model" |
+    # "retrieved-backgrounds" (BachGAN: the boxes with label maps retrieved from its memory bank)
     generator_weights: str = "unrecorded"  # e.g. "ema (decay 0.999); batch norm recomputed ..."
     seed: int = 0
     num_real: int = 0  # images, filled in by the evaluation

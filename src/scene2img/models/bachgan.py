@@ -46,7 +46,7 @@ from torch import nn
 
 from scene2img.config import BACHGAN_IMAGE_SIZES
 from scene2img.models.boxes import real_objects
-from scene2img.models.retrieval import box_pixels
+from scene2img.models.retrieval import MemoryBank, box_pixels
 from scene2img.models.spade import SPADEResBlock, init_weights
 
 UPSAMPLINGS = 5  # SPADE's "normal": x2 five times, from image_size / 32
@@ -176,3 +176,52 @@ class BachGANGenerator(nn.Module):
             raise ValueError(f"layout: expected [B, {self.num_classes}, s, s], got "
                              f"{tuple(layout.shape)}")
         return self.decode(self.fuse(layout, backgrounds))
+
+
+class BachGANWithMemory:
+    """The generator and its memory bank: layouts -> the top `m` bank maps retrieved for each
+    (none excluded) -> fused with the layout -> painted. What serving
+    (`serving.bachgan.LayoutToImage`) and evaluation run, on one layout or a split's batches.
+
+    Example:
+        >>> g = BachGANGenerator(num_classes=5, foreground=[3, 4], image_size=64, ngf=1,
+        ...                      spade_hidden=2).eval()
+        >>> maps = torch.randint(0, 5, (6, 8, 8), dtype=torch.uint8)
+        >>> painter = BachGANWithMemory(g, maps, m=2, grid=4)
+        >>> images, fused, index, scores = painter(torch.tensor([[3, 0]]),
+        ...     torch.tensor([[[0.0, 0.0, 0.5, 0.5], [0.0, 0.0, 1.0, 1.0]]]),
+        ...     torch.tensor([[True, True]]))
+        >>> images.shape, fused.shape, index.shape
+        (torch.Size([1, 3, 64, 64]), torch.Size([1, 5, 8, 8]), torch.Size([1, 2]))
+    """
+
+    def __init__(
+        self,
+        generator: BachGANGenerator,  # eval mode, on its device
+        maps: torch.Tensor,  # [N, s, s] uint8: the bank's label maps
+        m: int,  # maps retrieved per layout
+        grid: int,  # the retrieval's occupancy grid (divides s)
+    ) -> None:
+        self.generator, self.maps, self.m = generator, maps, m
+        self.segmap_size = int(maps.shape[-1])
+        foreground = torch.nonzero(generator.foreground).squeeze(1).tolist()
+        self.bank = MemoryBank(maps, foreground, grid)  # encoded once
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        objects: torch.Tensor,  # [B, O] class indices (`__image__` and padding are ignored)
+        boxes: torch.Tensor,  # [B, O, 4] normalised x, y, w, h
+        obj_valid: torch.Tensor,  # [B, O] bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images [B, 3, S, S] in [-1, 1] and the fused maps [B, C, s, s] (on the generator's
+        device), the retrieved bank positions and their scores [B, m] (CPU), best first."""
+        c = self.generator.num_classes
+        device = next(self.generator.parameters()).device
+        objects, boxes, obj_valid = objects.cpu(), boxes.cpu().float(), obj_valid.cpu()
+        layout = layout_label_map(objects, boxes, obj_valid, c, self.segmap_size)  # [B,C,s,s]
+        queries = torch.where(real_objects(objects, obj_valid), objects, -1)  # padding: none
+        index, scores = self.bank.retrieve(queries, boxes, self.m)  # [B, m] each
+        backgrounds = one_hot_maps(self.maps[index], c)  # [B, m, C, s, s]
+        fused = self.generator.fuse(layout.to(device), backgrounds.to(device))
+        return self.generator.decode(fused), fused, index, scores

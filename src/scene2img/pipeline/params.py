@@ -1,7 +1,8 @@
 """What each pipeline step receives: the step names, the params keys its stage reads, the KFP run id.
 
 `STEP_PARAMS` is the one list of the DAG's steps, in order, and of the params each one reads
-(`dag_steps`: train_upscaler is compiled in only when `pipeline.upscaler` is on). Each
+(`dag_steps`: a DAG has the training steps of `pipeline.family` only, lostgan's train_layout,
+train_image and (when `pipeline.upscaler` is on) train_upscaler, or bachgan's train_bachgan). Each
 KFP component gets one string parameter, `params`: the JSON of only its step's keys (JSON because
 KFP struct parameters cannot hold the nulls params.yaml uses). As a DVC stage depends only on the
 keys dvc.yaml lists for it, a task's inputs, and so its cache key, change only when one of its
@@ -44,11 +45,19 @@ STEP_PARAMS: dict[str, tuple[str, ...]] = {
     "train_image": ("train_image", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
     # The raw images are read through the source reader: `source` and its options.
     "train_upscaler": ("train_upscaler", *_SOURCE_KEYS, "data", "trainer", "tracking"),
+    "train_bachgan": ("train_bachgan", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
     "evaluate": ("evaluate", "tracking", "pipeline.gate"),
     "register": ("register", "serve", "tracking"),
     "promote": ("promote", "register.name", "tracking"),
 }
 STEPS = tuple(STEP_PARAMS)  # the DAG's steps, in order
+# The training steps of each model family (`pipeline.family`); a DAG has its family's only.
+_BACHGAN_STEPS = ("train_bachgan",)
+FAMILY_STEPS = {"lostgan": tuple(s for s in STEPS if s.startswith("train_")
+                                 and s not in _BACHGAN_STEPS),
+                "bachgan": _BACHGAN_STEPS}
+# The steps that can train on several nodes (a TrainJob): those given its keys.
+TRAINJOB_STEPS = tuple(s for s in STEPS if _TRAINJOB_KEYS[0] in STEP_PARAMS[s])
 
 # Sections that say where a step logs and runs, not what it computes: a DVC stage does not
 # depend on them (dvc.yaml lists each stage's other keys from STEP_PARAMS; tests/unit/test_dvc.py).
@@ -76,16 +85,23 @@ def step_params(params: Params, step: str) -> str:
 
 def dag_steps(params: Params, until: str = "promote") -> list[str]:
     """The steps of the DAG these params compile, in order, up to `until` (the last step to
-    run): `STEPS`, less train_upscaler when `pipeline.upscaler` is off.
+    run): `STEPS`, with only `pipeline.family`'s training steps, less train_upscaler when
+    `pipeline.upscaler` is off.
 
     Example:
         >>> from scene2img.config import load_params
         >>> dag_steps(load_params(overrides=["pipeline.upscaler=false"]), until="train_image")
         ['ingest', 'preprocess', 'train_layout', 'train_image']
+        >>> dag_steps(load_params(overrides=["pipeline.family=bachgan"]))
+        ['ingest', 'preprocess', 'train_bachgan', 'evaluate', 'register', 'promote']
     """
-    steps = [s for s in STEPS if s != "train_upscaler" or params.pipeline.upscaler]
+    family = params.pipeline.family
+    other = {s for f, steps in FAMILY_STEPS.items() if f != family for s in steps}
+    steps = [s for s in STEPS if s not in other
+             and (s != "train_upscaler" or params.pipeline.upscaler)]
     if until not in steps:
-        why = (" (pipeline.upscaler is false: the DAG has no train_upscaler step)"
+        why = (f" (pipeline.family is {family}: the DAG has no {until} step)" if until in other
+               else " (pipeline.upscaler is false: the DAG has no train_upscaler step)"
                if until == "train_upscaler" else "")
         raise PipelineError(f"--until {until!r}: choose one of {', '.join(steps)}{why}")
     return steps[: steps.index(until) + 1]

@@ -86,7 +86,8 @@ def preprocess(params: str | dict[str, Any], raw_dir: str, out_dir: str,
 
 def train(step: str, params: str | dict[str, Any], data_dir: str, data_uri: str, out_dir: str,
           out_uri: str) -> dict[str, Any]:
-    """train_layout / train_image: in this process, or as a multi-node `TrainJob`."""
+    """train_layout / train_image / train_bachgan: in this process, or as a multi-node
+    `TrainJob`."""
     p = typed(step, params)
     if p.pipeline.train_nodes > 1:
         manifest = trainjob.build_trainjob(step, p, data_uri=data_uri, out_uri=out_uri,
@@ -97,6 +98,15 @@ def train(step: str, params: str | dict[str, Any], data_dir: str, data_uri: str,
     result = trainjob.train_here(step, p, data_dir, out_dir, current_kfp_run_id())
     return {"metadata": {"stage": step, "mlflow_run_id": result.run_id or ""},
             "metrics": scalars(result.metrics)}
+
+
+def train_task(step: str, params: str | dict[str, Any], processed: Any, model: Any,
+               metrics: Any) -> None:
+    """A training component's body (train_layout, train_image, train_bachgan): `train`, then the
+    model artifact's metadata (the dataset's and the run's) and the metrics artifact."""
+    out = train(step, params, processed.path, processed.uri, model.path, model.uri)
+    model.metadata.update({**dict(processed.metadata), **out["metadata"]})
+    record_metrics(metrics, out["metrics"])
 
 
 def train_upscaler(params: str | dict[str, Any], data_dir: str, raw_dir: str,
@@ -120,13 +130,19 @@ def _model_files(layout_dir: str, image_dir: str) -> tuple[Path, Path]:
     return Path(layout_dir) / LAYOUT_MODEL_FILE, Path(image_dir) / IMAGE_MODEL_FILE
 
 
-def evaluate(params: str | dict[str, Any], data_dir: str, layout_dir: str, image_dir: str,
+def evaluate(params: str | dict[str, Any], data_dir: str, layout_dir: str | None, image_dir: str,
              out_dir: str) -> dict[str, Any]:
-    """Measure the candidate on the test split; say whether it passes the gate to the registry."""
+    """Measure the candidate on the test split; say whether it passes the gate to the registry.
+    BachGAN (no `layout_dir`): train_bachgan's folder as `image_dir`, evaluated on the data's
+    layouts."""
     from scene2img.stages.evaluate import evaluate as stage
+    from scene2img.training.export import BACHGAN_MODEL_FILE
 
     p = typed("evaluate", params)
-    layout_model, image_model = _model_files(layout_dir, image_dir)
+    if layout_dir is None:
+        layout_model, image_model = None, Path(image_dir) / BACHGAN_MODEL_FILE
+    else:
+        layout_model, image_model = _model_files(layout_dir, image_dir)
     result = stage(data_dir, image_model, layout_model, Path(out_dir), p,
                    kfp_run_id=current_kfp_run_id())
     metrics = scalars(result.metrics)
@@ -172,6 +188,19 @@ def register(params: str | dict[str, Any], layout_dir: str, image_dir: str, data
     result = stage(layout_model, image_model, data_dir, Path(eval_dir) / METRICS_FILE, p,
                    kfp_run_id=current_kfp_run_id(), upscaler_model=upscaler)
     return {**_jsonable(result), "upscaler": str(upscaler) if upscaler else None}
+
+
+def register_bachgan(params: str | dict[str, Any], bachgan_dir: str, data_dir: str,
+                     eval_dir: str) -> dict[str, Any]:
+    """Register BachGAN (foreground layout -> retrieved background -> image) under
+    `register.bachgan_name`."""
+    from scene2img.stages.register import register_bachgan as stage
+    from scene2img.training.export import BACHGAN_MODEL_FILE, METRICS_FILE
+
+    result = stage(Path(bachgan_dir) / BACHGAN_MODEL_FILE, data_dir,
+                   Path(eval_dir) / METRICS_FILE, typed("register", params),
+                   kfp_run_id=current_kfp_run_id())
+    return {**_jsonable(result), "upscaler": None}
 
 
 def promote(params: str | dict[str, Any], model_name: str, version: str) -> dict[str, Any]:

@@ -28,7 +28,13 @@ from typing import Any
 
 from scene2img.config import Params, TrainJobParams
 from scene2img.pipeline import PipelineError
-from scene2img.pipeline.params import KFP_RUN_ID_ENV, current_kfp_run_id, progress_bars, typed
+from scene2img.pipeline.params import (
+    KFP_RUN_ID_ENV,
+    TRAINJOB_STEPS,
+    current_kfp_run_id,
+    progress_bars,
+    typed,
+)
 
 log = logging.getLogger(__name__)
 API_GROUP = "trainer.kubeflow.org"
@@ -40,7 +46,7 @@ PATCH_MANAGER = "scene2img.pipeline"
 
 
 def build_trainjob(
-    step: str,  # train_layout | train_image
+    step: str,  # train_layout | train_image | train_bachgan
     params: Params,  # resolved params; `pipeline` says how many nodes, GPUs, where
     data_uri: str,  # the processed dataset, readable from every node (s3://...)
     out_uri: str,  # where rank 0 uploads the output folder (s3://...)
@@ -48,8 +54,8 @@ def build_trainjob(
     kfp_run_id: str | None = None,  # the KFP run, for the training run's lineage tags
 ) -> dict[str, Any]:
     """The TrainJob manifest (a plain dict) for one training step on `train_nodes` nodes."""
-    if step not in ("train_layout", "train_image"):
-        raise PipelineError(f"TrainJob step {step!r}: expected train_layout or train_image")
+    if step not in TRAINJOB_STEPS:
+        raise PipelineError(f"TrainJob step {step!r}: expected one of {', '.join(TRAINJOB_STEPS)}")
     cfg = params.pipeline
     if cfg.train_nodes < 2:
         raise PipelineError(f"pipeline.train_nodes={cfg.train_nodes}: a TrainJob is for 2+ nodes")
@@ -162,10 +168,12 @@ def _conditions(obj: dict[str, Any]) -> str:
 def train_here(step: str, params: Params, data_url: str, out_dir: str,
                run_id: str | None) -> Any:
     """Run the training stage of `step` in this process: the one pod, or one TrainJob node."""
+    from scene2img.stages.train_bachgan import train_bachgan
     from scene2img.stages.train_image import train_image
     from scene2img.stages.train_layout import train_layout
 
-    stage = {"train_layout": train_layout, "train_image": train_image}[step]
+    stage = {"train_layout": train_layout, "train_image": train_image,
+             "train_bachgan": train_bachgan}[step]
     return stage(data_url, Path(out_dir), params, progress=progress_bars(), kfp_run_id=run_id)
 
 

@@ -3,7 +3,8 @@
 Every input is read and checked, and every output is checked, before any work: a bad input or
 option is one `scene2img.errors` line, and nothing is written. An edit never writes over its
 inputs unless asked (`in_place`), and refuses a `--graph` that is not the graph its state was
-generated from (the state records that graph's sha256).
+generated from (the state records that graph's sha256). A BachGAN model (`serving.bachgan`)
+generates (its retrieved background with `--background-out`) but cannot be edited.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scene2img.errors import ConfigError, SceneGraphError
 from scene2img.serving.edit import edit, load_state
@@ -18,9 +20,21 @@ from scene2img.serving.outputs import Outputs, check_outputs, write_generation
 from scene2img.serving.pipeline import SceneToImage
 from scene2img.serving.schema import check_seed, read_json_file
 
+if TYPE_CHECKING:
+    from scene2img.serving.bachgan import LayoutToImage
+
+
+def require_editable(model: SceneToImage | LayoutToImage, what: str) -> SceneToImage:
+    """`model` if its generations can be edited (they carry latents); a `ConfigError` naming
+    `what` (the command or option) otherwise."""
+    if not model.editable:
+        raise ConfigError(f"{what}: a BachGAN model's generations have no latents to edit or "
+                          "continue; use a scene-graph (LostGAN family) model")
+    return model  # type: ignore[return-value]
+
 
 def generate_files(
-    load_model: Callable[[], SceneToImage],  # called once the options are checked
+    load_model: Callable[[], SceneToImage | LayoutToImage],  # called once options are checked
     outputs: Outputs,  # graph_out is not used
     seed: int = 0,  # 0 .. 2**63 - 1
     graph: Path | None = None,  # a scene graph JSON file ...
@@ -37,6 +51,11 @@ def generate_files(
         raise ConfigError("--seed: give an integer")
     check_outputs(outputs.named(), {"--graph": graph})
     model = load_model()
+    if outputs.state_out is not None:
+        require_editable(model, "--state-out")
+    if outputs.background_out is not None and model.editable:
+        raise ConfigError("--background-out: only a BachGAN model retrieves a background; leave "
+                          "it out")
     factor = model.check_upscale(upscale, "--upscale")
     if text is not None:
         sentence = parse_text(text, model.vocab, max_chars=model.limits.max_graph_bytes)
@@ -65,7 +84,7 @@ def edit_files(
         outputs = dataclasses.replace(outputs, state_out=state, graph_out=graph)
         replaces = {"--state-out": "--state", "--graph-out": "--graph"}
     check_outputs(outputs.named(), {"--state": state, "--ops": ops, "--graph": graph}, replaces)
-    model = load_model()
+    model = require_editable(load_model(), "edit")
     factor = model.check_upscale(upscale, "--upscale")
     previous = load_state(state, model)
     if graph is not None:
@@ -106,7 +125,7 @@ def dialog_files(
     checked_seed = check_seed(seed, "--seed")
     if session.exists() and not session.is_dir():
         raise ConfigError(f"--session {session}: not a folder")
-    dialog = open_session(load_model(), session, checked_seed or 0)
+    dialog = open_session(require_editable(load_model(), "dialog"), session, checked_seed or 0)
     if dialog.state["turns"]:
         yield (f"resumed {session}: {len(dialog.state['turns'])} turns; now "
                f"{dialog.scene.listing()}")

@@ -1,5 +1,5 @@
-"""Writing a generation: the image, a layout drawing, the state an edit starts from and (for an
-edit) the edited scene graph.
+"""Writing a generation: the image, a layout drawing, the state an edit starts from, (for an
+edit) the edited scene graph and (for BachGAN) the background it was painted from.
 
 Outputs are checked before any work (`check_outputs`): none may be a folder, sit where nothing
 can be written, repeat another, or be one of the command's inputs unless it is meant to replace
@@ -33,6 +33,7 @@ class Outputs:
     layout_out: Path | None = None  # --layout-out: the layout drawing PNG
     state_out: Path | None = None  # --state-out: the state an edit starts from
     graph_out: Path | None = None  # --graph-out: the edited scene graph (edit)
+    background_out: Path | None = None  # --background-out: BachGAN's fused label map PNG
 
     def named(self) -> dict[str, Path]:
         return {f"--{k.replace('_', '-')}": Path(v) for k, v in vars(self).items() if v is not None}
@@ -143,8 +144,15 @@ def write_generation(generation: Generation, vocab: Vocab, outputs: Outputs) -> 
         graph = json.dumps(generation.given.to_json(), indent=2) + "\n"
         files["--graph-out"] = (Path(outputs.graph_out), graph.encode())
         lines.append(f"wrote {outputs.graph_out} (edited scene graph)")
+    if outputs.background_out is not None and generation.background is not None:
+        files["--background-out"] = (Path(outputs.background_out),
+                                     png_bytes(Image.fromarray(generation.background)))
+        lines.append(f"wrote {outputs.background_out} (background: the fused label map)")
     write_all(files)
     described = ", ".join(f"{o['name']}[{' '.join(o['attributes'])}]@{o['box']}"
                           for o in generation.layout_json())
     lines.append(f"objects: {described}")
+    if generation.retrieved is not None:
+        lines.append("retrieved backgrounds: " + ", ".join(
+            f"{r['image_id']} (#{r['index']}, score {r['score']:.3f})" for r in generation.retrieved))
     return lines

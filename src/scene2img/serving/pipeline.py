@@ -76,6 +76,9 @@ class Generation:
     state: dict[str, Any]  # latents and layout, JSON-able: the input of an edit
     given: SceneGraph  # the graph as given (its sha256 is in the state): what an edit writes
     upscale: int = 1  # the factor `image` was upscaled by (`SceneToImage.upscaled`); 1: as painted
+    # BachGAN (`serving.bachgan`): the background it was painted from
+    background: np.ndarray | None = None  # [S, S, 3] uint8: the fused label map in class colours
+    retrieved: list[dict[str, Any]] | None = None  # the retrieved scenes: index, image_id, score
 
     def layout_json(self) -> list[dict[str, Any]]:
         return [{"name": o.name, "attributes": o.attributes or [],
@@ -85,6 +88,8 @@ class Generation:
 
 class SceneToImage:
     """Layout model + image generator + vocabulary + attribute statistics (+ an upscaler)."""
+
+    editable = True  # generations carry latents: `edit` and the dialog can start from them
 
     def __init__(self, layout_model: torch.nn.Module, layout_config: dict, generator: torch.nn.Module,
                  generator_config: dict, vocab: Vocab, attribute_stats: dict,

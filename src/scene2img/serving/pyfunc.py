@@ -31,6 +31,13 @@ has run for `request_timeout_s` (or the server's own `MLFLOW_SCORING_SERVER_REQU
 lower): HTTP 504, and the worker is free again instead of computing an answer nobody receives.
 A deployer can lower the limits without registering again:
 `MLFLOW_PYFUNC_INFERENCE_CONFIG='{"max_records": 4}' mlflow models serve ...`.
+
+BachGAN (`serving.bachgan`) is served by `LayoutToImageModel`, logged with its one artifact
+`bachgan_model` (the generator and its memory bank) and the same limits: the same `scene_graph`
+and `seed` columns (`upscale`: null or 1 only), each scene graph a layout of foreground objects
+with boxes; a background class, a box left out or a relationship is HTTP 400 naming the object.
+Its answers add `background_png_base64` (the fused label map it painted from, in class colours)
+and `retrieved` (JSON: the training scenes retrieved, best first: bank index, image id, score).
 """
 
 from __future__ import annotations
@@ -59,9 +66,12 @@ from scene2img.errors import ConfigError, ModelError, Scene2ImgError
 from scene2img.serving.schema import SceneGraph, check_seed, default_limits, show
 
 if TYPE_CHECKING:
+    from scene2img.serving.bachgan import LayoutToImage
     from scene2img.serving.pipeline import Generation, SceneToImage
 
 COLUMNS = ("scene_graph", "seed", "upscale")
+BACHGAN_OUTPUT_COLUMNS = ["image_png_base64", "layout", "seed", "image_size",
+                          "background_png_base64", "retrieved"]
 DIALOG_COLUMNS = ("instruction", "dialog_state", "seed")
 OUTPUT_COLUMNS = ["image_png_base64", "layout", "seed", "image_size", "upscale"]
 DIALOG_OUTPUT_COLUMNS = [*OUTPUT_COLUMNS, "dialog_state", "message"]
@@ -93,6 +103,14 @@ def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignatu
     return ModelSignature(inputs, Schema(outputs))
 
 
+def requirements() -> list[str]:
+    """What a served model's environment installs (both families)."""
+    from scene2img import __version__
+
+    return [f"scene2img=={__version__}", "torch==2.14.1", "torchvision==0.29.1",
+            "mlflow==3.17.2", "pillow", "pandas"]
+
+
 def pyfunc_arguments(
     model: SceneToImage,  # loaded from the three files below, with the limits to serve under
     graph: SceneGraph,  # the input example
@@ -104,7 +122,6 @@ def pyfunc_arguments(
     """The arguments of `mlflow.pyfunc.log_model` / `save_model` for the end-to-end model: its
     files, signature, input example (and its output), limits (`model_config`), requirements,
     and whether it holds an upscaler (`metadata`)."""
-    from scene2img import __version__
     from scene2img.training.export import UPSCALER_MODEL_FILE
 
     if (upscaler_model is None) != (model.upscaler is None):
@@ -120,10 +137,9 @@ def pyfunc_arguments(
         upscaler = {"file": UPSCALER_MODEL_FILE, "scale": model.upscale_factor}
     return {"python_model": SceneGraphToImageModel(), "artifacts": artifacts,
             "signature": model_signature(example, output), "input_example": example,
-            "metadata": {"upscaler": upscaler},
+            "metadata": {"family": "lostgan", "upscaler": upscaler},
             "model_config": dataclasses.asdict(model.limits),
-            "pip_requirements": [f"scene2img=={__version__}", "torch==2.14.1",
-                                 "torchvision==0.29.1", "mlflow==3.17.2", "pillow", "pandas"]}
+            "pip_requirements": requirements()}
 
 
 def output_row(generation: Generation, seed: int) -> dict[str, Any]:
@@ -139,16 +155,27 @@ def save_pyfunc(
     limits: ServeParams | None = None,  # default: params.yaml's serve section
 ) -> Path:
     """A model folder saved as the served pyfunc, as `register` logs it but without a registry
-    (for `mlflow models serve -m PATH` in tests and benchmarks)."""
+    (for `mlflow models serve -m PATH` in tests and benchmarks). A folder holding
+    `bachgan_model.pt` is saved as BachGAN's (its input example: the first foreground class in
+    the top-left quarter)."""
+    from scene2img.serving.bachgan import LayoutToImage
     from scene2img.serving.pipeline import SceneToImage
     from scene2img.training.export import (
         ATTRIBUTE_STATS_FILE,
+        BACHGAN_MODEL_FILE,
         IMAGE_MODEL_FILE,
         LAYOUT_MODEL_FILE,
         UPSCALER_MODEL_FILE,
     )
 
     model_dir = Path(model_dir)
+    if (model_dir / BACHGAN_MODEL_FILE).exists():
+        bachgan = LayoutToImage.from_dir(model_dir, limits=limits)
+        first = bachgan.vocab.object_idx_to_name[bachgan.config["foreground"][0]]
+        example = bachgan.parse({"objects": [{"name": first, "box": [0.0, 0.0, 0.5, 0.5]}]})
+        mlflow.pyfunc.save_model(str(path), **bachgan_pyfunc_arguments(
+            bachgan, example, model_dir / BACHGAN_MODEL_FILE))
+        return Path(path)
     model = SceneToImage.from_dir(model_dir, limits=limits)
     name = model.vocab.object_idx_to_name[1]  # the first class but __image__
     upscaler = model_dir / UPSCALER_MODEL_FILE
@@ -176,6 +203,12 @@ def _refuse(message: str) -> MlflowException:
 
 class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
     """`mlflow.pyfunc` wrapper of `scene2img.serving.pipeline.SceneToImage`."""
+
+    columns = OUTPUT_COLUMNS  # of an answer
+
+    def answer(self, generation: Generation, seed: int) -> dict[str, Any]:
+        """One record's answer (`columns`)."""
+        return output_row(generation, seed)
 
     def load_context(self, context) -> None:
         from scene2img.serving.pipeline import SceneToImage
@@ -298,5 +331,63 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
                 generation = self.model.upscaled(self.model.generate(graph, seed=seed), factor)
             except Scene2ImgError as exc:
                 raise _refuse(f"scene_graph[{i}]: {exc}") from None
-            rows.append(output_row(generation, seed))
-        return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+            rows.append(self.answer(generation, seed))
+        return pd.DataFrame(rows, columns=self.columns)
+
+
+def bachgan_row(generation: Generation, seed: int) -> dict[str, Any]:
+    """A BachGAN answer: the image, its layout and seed, the background and what was
+    retrieved."""
+    row = output_row(generation, seed)
+    del row["upscale"]
+    return {**row, "background_png_base64": png_base64(generation.background),
+            "retrieved": json.dumps(generation.retrieved)}
+
+
+class LayoutToImageModel(SceneGraphToImageModel):
+    """`mlflow.pyfunc` wrapper of BachGAN's `scene2img.serving.bachgan.LayoutToImage`: the
+    request checks, budget and errors of `SceneGraphToImageModel`, no dialog."""
+
+    columns = BACHGAN_OUTPUT_COLUMNS
+
+    def answer(self, generation: Generation, seed: int) -> dict[str, Any]:
+        return bachgan_row(generation, seed)
+
+    def load_context(self, context) -> None:
+        from scene2img.serving.bachgan import LayoutToImage
+
+        limits = serve_limits(getattr(context, "model_config", None))
+        self.model = LayoutToImage.from_file(context.artifacts["bachgan_model"], limits=limits)
+
+    def check_request(self, model_input: Any) -> list[tuple[Any, int, int]]:
+        if not isinstance(model_input, pd.DataFrame) or "scene_graph" not in model_input \
+                or "instruction" in model_input:
+            raise _refuse("expected a 'scene_graph' column: layouts of foreground objects with "
+                          "boxes (a BachGAN model answers no dialog turns)")
+        return super().check_request(model_input)
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+                ) -> pd.DataFrame:
+        if isinstance(model_input, pd.DataFrame) and "instruction" in model_input:
+            self.check_request(model_input)  # refused: no dialog
+        return super().predict(context, model_input, params)
+
+
+def bachgan_pyfunc_arguments(
+    model: LayoutToImage,  # loaded from `bachgan_model`, with the limits to serve under
+    graph: SceneGraph,  # the input example: a foreground-only layout
+    bachgan_model: str | os.PathLike,  # bachgan_model.pt (generator + memory bank)
+) -> dict[str, Any]:
+    """The arguments of `mlflow.pyfunc.log_model` / `save_model` for a BachGAN model."""
+    example = pd.DataFrame({"scene_graph": [json.dumps(graph.to_json())], "seed": [0]})
+    output = pd.DataFrame([bachgan_row(model.generate(graph, seed=0), 0)],
+                          columns=BACHGAN_OUTPUT_COLUMNS)
+    inputs = Schema([ColSpec(DataType.string, "scene_graph", required=False),
+                     ColSpec(AnyType(), "seed", required=False),
+                     ColSpec(AnyType(), "upscale", required=False)])
+    signature = ModelSignature(inputs, infer_signature(example, output).outputs)
+    return {"python_model": LayoutToImageModel(), "artifacts": {"bachgan_model": str(bachgan_model)},
+            "signature": signature, "input_example": example,
+            "metadata": {"family": "bachgan", "upscaler": None},
+            "model_config": dataclasses.asdict(model.limits),
+            "pip_requirements": requirements()}

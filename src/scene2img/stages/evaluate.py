@@ -1,6 +1,11 @@
 """Stage `evaluate`: FID and friends on a split, under a recorded protocol, in two modes:
 ground-truth layout -> image, and scene graph -> predicted layout -> image.
 
+A BachGAN export (`bachgan_model.pt` as the image model) is evaluated in the gt-layout mode only
+(its input is the layout): each test layout's backgrounds are retrieved from the export's memory
+bank, as served (`models.bachgan.BachGANWithMemory`); its protocol records
+`masks: retrieved-backgrounds` and `latents: none` (the generator has no latent).
+
 Writes `metrics.json` (a DVC metric): all metrics (names carry backbone, split and mode), the
 protocol of each mode, per-class SceneFID and notes; and per mode a sample grid and an HTML
 report, all logged to MLflow with the protocol as tags.
@@ -8,6 +13,7 @@ report, all logged to MLflow with the protocol as tags.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +26,7 @@ from torch.utils.data import DataLoader
 from scene2img.config import Params
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.processed import manifest_sha256, read_manifest
-from scene2img.errors import DataError
+from scene2img.errors import ConfigError, DataError
 from scene2img.evaluation.backbones import build_backbone
 from scene2img.evaluation.evaluator import (
     Generated,
@@ -28,14 +34,20 @@ from scene2img.evaluation.evaluator import (
     build_protocol,
     evaluate_images,
 )
+from scene2img.evaluation.protocol import RETRIEVED_BACKGROUNDS
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
+from scene2img.models.bachgan import BachGANWithMemory
 from scene2img.serving.tensors import predict_layout
 from scene2img.tracking.experiments import training_experiment
 from scene2img.tracking.lineage import flatten_params, lineage_tags, run_name
 from scene2img.training.export import (
+    BACHGAN,
     METRICS_FILE,
+    BachGANExport,
     check_mask_sizes,
+    export_kind,
+    load_bachgan,
     load_generator,
     load_layout_model,
     report_file,
@@ -94,6 +106,19 @@ def generate_fn(
     return generate
 
 
+def bachgan_generate_fn(exported: BachGANExport, device: str | torch.device):
+    """(batch, sample) -> images: BachGAN on the batch's layouts, backgrounds retrieved from its
+    memory bank (no latent: every sample of a layout is the same image)."""
+    painter = BachGANWithMemory(exported.generator.to(device), exported.bank.maps,
+                                exported.config["retrieval"]["m"],
+                                exported.config["retrieval"]["grid"])
+
+    def generate(batch: dict[str, torch.Tensor], sample: int) -> torch.Tensor:
+        return painter(batch["objects"], batch["boxes"], batch["obj_valid"])[0]
+
+    return generate
+
+
 def evaluate(
     data_url: str,  # processed dataset
     image_model: Path,  # image_model.pt (EMA generator)
@@ -108,8 +133,16 @@ def evaluate(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, vocab, gen_config = load_generator(image_model)
-    generator = generator.to(device)
+    bachgan = None
+    if export_kind(image_model) == BACHGAN:
+        if layout_model is not None:
+            raise ConfigError(f"{layout_model}: a BachGAN model ({image_model}) is given its "
+                              "layout; it has no predicted-layout mode: leave out the layout model")
+        bachgan = load_bachgan(image_model)
+        generator, vocab, gen_config = bachgan.generator, bachgan.vocab, bachgan.config
+    else:
+        generator, vocab, gen_config = load_generator(image_model)
+        generator = generator.to(device)
     gt_masks = takes_masks(gen_config)
     layout = None
     modes = ["gt-layout"]
@@ -133,7 +166,11 @@ def evaluate(
         protocol = build_protocol(p, backbone, manifest["params"]["image_size"],
                                   manifest_sha256(data_url), manifest["source"], mode,
                                   masks=mask_source(gt_masks, mode), generator_weights=weights)
-        generate = generate_fn(generator, layout, mode, gt_masks, p.truncation)
+        if bachgan is not None:
+            protocol = dataclasses.replace(protocol, masks=RETRIEVED_BACKGROUNDS, latents="none")
+            generate = bachgan_generate_fn(bachgan, device)
+        else:
+            generate = generate_fn(generator, layout, mode, gt_masks, p.truncation)
         result = evaluate_images(loader, generate, protocol, device,
                                  backbone=backbone, class_names=vocab.object_idx_to_name,
                                  max_images=p.max_images, report_samples=p.report_samples,
@@ -156,8 +193,8 @@ def evaluate(
                             kfp_run_id=kfp_run_id)
         for mode, proto in report["protocols"].items():
             tags.update({f"eval.{mode}.{k}": str(v) for k, v in proto.items()})
-        name = run_name(f"evaluate {p.split} {gen_config['generator']}", params.tracking.config,
-                        tags)
+        name = run_name(f"evaluate {p.split} {gen_config.get('generator', BACHGAN)}",
+                        params.tracking.config, tags)
         with mlflow.start_run(run_name=name, tags=tags) as run:
             mlflow.log_params(flatten_params({"evaluate": params.to_dict()["evaluate"]}))
             mlflow.log_metrics(report["metrics"])

@@ -7,7 +7,9 @@ retrieved once, before training (`training.bachgan_data`). Writes into `out_dir`
     bachgan_model.pt    the EMA generator, its batch-norm statistics recomputed for its own weights
                         (state dict + config + vocab; weights_only-safe); the config holds its
                         sizes, its foreground classes and the class split they came from, the
-                        label maps' side and the retrieval params
+                        label maps' side and the retrieval params; beside them the memory bank
+                        (the training split's label maps and image ids), which serving and
+                        evaluation retrieve from
     metrics.json        final training losses, iterations and throughput (for DVC)
     checkpoints/        Lightning checkpoints; `last.ckpt` is what `resume=True` continues from
     mlflow_run_id       the MLflow run, continued on resume
@@ -47,7 +49,7 @@ from scene2img.stages._training import (
 )
 from scene2img.training.bachgan_data import BachGANDataModule
 from scene2img.training.bachgan_module import BachGANModule
-from scene2img.training.export import BACHGAN_MODEL_FILE, export_bachgan
+from scene2img.training.export import BACHGAN_MODEL_FILE, MemoryBankExport, export_bachgan
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +129,9 @@ def train_bachgan(
                   "max_objects": params.data.max_objects,
                   "weights": f"ema (decay {tp.ema_decay})",
                   "batch_norm": batch_norm, "losses": losses}
-        export_bachgan(path, G, vocab, config, extra={
-            "params": dataclasses.asdict(tp), "metrics": metrics, "mlflow_run_id": run.run_id,
-            "data": str(data_url)})
+        export_bachgan(path, G, vocab, config, MemoryBankExport(bank.bank, bank.image_ids),
+                       extra={"params": dataclasses.asdict(tp), "metrics": metrics,
+                              "mlflow_run_id": run.run_id, "data": str(data_url)})
         log.info("BachGAN: %d iterations -> %s", metrics["iterations"], path)
 
     return run.finish(trainer, BACHGAN_MODEL_FILE, metrics, export)

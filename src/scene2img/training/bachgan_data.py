@@ -62,18 +62,20 @@ class RetrievalIndex:
     """The bank and each record's retrieved maps, per split."""
 
     bank: torch.Tensor  # [N, s, s] uint8: the training split's label maps
+    image_ids: list[str]  # [N] their records' image ids
     retrieved: dict[str, torch.Tensor]  # split -> [records, m] int64 bank positions, best first
     scores: dict[str, torch.Tensor]  # split -> [records, m] their scores
 
 
 def _queries(dataset: SceneGraphDataset, split: str, need_maps: bool,
              data_url: str | Path) -> tuple[list[torch.Tensor], list[torch.Tensor],
-                                            list[torch.Tensor]]:
-    """Each record's objects [O] and boxes [O, 4] (unpadded), and its label map when
-    `need_maps`."""
-    objects, boxes, maps = [], [], []
+                                            list[torch.Tensor], list[str]]:
+    """Each record's objects [O] and boxes [O, 4] (unpadded), its label map when `need_maps`,
+    and its image id."""
+    objects, boxes, maps, ids = [], [], [], []
     for i in range(len(dataset)):
         rec = dataset.reader[i]
+        ids.append(str(rec.image_id))
         objects.append(torch.from_numpy(rec.objects).long())
         boxes.append(torch.from_numpy(rec.boxes).float())
         if need_maps:
@@ -82,7 +84,7 @@ def _queries(dataset: SceneGraphDataset, split: str, need_maps: bool,
                                 "label map; BachGAN's memory bank needs them: preprocess with "
                                 "preprocess.ade20k.segmap_size > 0 (default 64)")
             maps.append(torch.from_numpy(rec.segmap.copy()))
-    return objects, boxes, maps
+    return objects, boxes, maps, ids
 
 
 def retrieval_index(
@@ -93,7 +95,7 @@ def retrieval_index(
 ) -> RetrievalIndex:
     """Encode the training maps once and retrieve the top `m` for every record of every split
     (training records: their own map excluded)."""
-    objects, boxes, maps = _queries(datasets["train"], "train", True, data_url)
+    objects, boxes, maps, image_ids = _queries(datasets["train"], "train", True, data_url)
     bank_maps = torch.stack(maps)  # [N, s, s]
     size = bank_maps.shape[-1]
     if params.m > len(bank_maps) - 1:
@@ -107,7 +109,7 @@ def retrieval_index(
     retrieved, scores = {}, {}
     for split, dataset in datasets.items():
         if split != "train":
-            objects, boxes, _ = _queries(dataset, split, False, data_url)
+            objects, boxes, _, _ = _queries(dataset, split, False, data_url)
         idx, val = [], []
         for start in range(0, len(objects), QUERY_BATCH):
             chunk = range(start, min(start + QUERY_BATCH, len(objects)))
@@ -123,7 +125,7 @@ def retrieval_index(
         m = params.m
         retrieved[split] = torch.cat(idx) if idx else torch.zeros(0, m, dtype=torch.long)
         scores[split] = torch.cat(val) if val else torch.zeros(0, m)
-    return RetrievalIndex(bank_maps, retrieved, scores)
+    return RetrievalIndex(bank_maps, image_ids, retrieved, scores)
 
 
 class WithBackgrounds(Dataset):

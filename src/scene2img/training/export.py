@@ -11,7 +11,9 @@ Four kinds: `layout` (the `LayoutModel`; `config` is its constructor arguments p
 `max_objects`, the generator params, where its masks come from (`masks`) and how its weights were
 made), `upscaler` (the RDN; `config` is its constructor arguments, the vocabulary the training
 dataset's) and `bachgan` (BachGAN's EMA generator; `config` is its constructor arguments, the
-label maps' side, the retrieval params and the class split its foreground came from). Training
+label maps' side, the retrieval params and the class split its foreground came from; beside it,
+`memory_bank`: the training split's label maps and image ids, what a served layout retrieves its
+backgrounds from). Training
 stages write them (`export_layout_model`, `export_generator`, `export_upscaler`,
 `export_bachgan`); evaluation, the registry, serving and the pipeline read them
 (`load_layout_model`, `load_generator`, `load_upscaler`, `load_bachgan`) and find them by the
@@ -43,11 +45,11 @@ from scene2img.models.upscaler import RDN
 from scene2img.training.image_module import build_generator
 
 __all__ = ["ATTRIBUTE_STATS_FILE", "BACHGAN_MODEL_FILE", "FORMAT_VERSION", "IMAGE_MODEL_FILE",
-           "LAYOUT_MODEL_FILE", "METRICS_FILE", "UPSCALER_MODEL_FILE", "check_mask_sizes",
-           "export_bachgan", "export_generator", "export_layout_model", "export_upscaler",
-           "generator_from_config", "load_bachgan", "load_generator", "load_layout_model",
-           "load_upscaler", "masks_source", "report_file", "samples_file",
-           "takes_masks"]
+           "LAYOUT_MODEL_FILE", "METRICS_FILE", "UPSCALER_MODEL_FILE", "BachGANExport",
+           "MemoryBankExport", "check_mask_sizes", "export_bachgan", "export_generator",
+           "export_kind", "export_layout_model", "export_upscaler", "generator_from_config",
+           "load_bachgan", "load_generator", "load_layout_model", "load_upscaler", "masks_source",
+           "report_file", "samples_file", "takes_masks"]
 
 LAYOUT_MODEL_FILE = "layout_model.pt"  # train_layout's export
 IMAGE_MODEL_FILE = "image_model.pt"  # train_image's export
@@ -74,9 +76,11 @@ def samples_file(mode: str) -> str:
 
 
 def _save(path: Path, kind: str, state_dict: dict[str, torch.Tensor], config: dict,
-          vocab: Vocab, extra: dict | None = None) -> Path:
-    """Write an export atomically (state dict + config + vocab, weights_only-safe)."""
+          vocab: Vocab, extra: dict | None = None, **sections: dict) -> Path:
+    """Write an export atomically (state dict + config + vocab, weights_only-safe); `sections`:
+    a kind's own top-level entries (BachGAN's `memory_bank`)."""
     payload = {
+        **sections,
         "format": f"scene2img.{kind}",
         "format_version": FORMAT_VERSION,
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
@@ -89,9 +93,9 @@ def _save(path: Path, kind: str, state_dict: dict[str, torch.Tensor], config: di
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def _load(path: str | Path, kind: str) -> dict:
-    """An export's payload, loaded with `weights_only=True`; clear errors for wrong or corrupt
-    files."""
+def _load(path: str | Path, kind: str | None) -> dict:
+    """An export's payload (of `kind`; None: of any kind), loaded with `weights_only=True`;
+    clear errors for wrong or corrupt files."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -100,13 +104,22 @@ def _load(path: str | Path, kind: str) -> dict:
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         raise ModelError(f"{path}: not a loadable scene2img model ({type(exc).__name__}: {exc})") \
             from None
-    if not isinstance(payload, dict) or payload.get("format") != f"scene2img.{kind}":
+    kinds = [kind] if kind else [LAYOUT, IMAGE, UPSCALER, BACHGAN]
+    if not isinstance(payload, dict) or payload.get("format") not in \
+            [f"scene2img.{k}" for k in kinds]:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ModelError(f"{path}: expected a scene2img.{kind} export, found {found!r}")
+        raise ModelError(f"{path}: expected a scene2img.{' | '.join(kinds)} export, found "
+                         f"{found!r}")
     if payload.get("format_version") != FORMAT_VERSION:
         raise ModelError(f"{path}: export format version {payload.get('format_version')}, this "
                          f"code reads {FORMAT_VERSION}; re-export the model")
     return payload
+
+
+def export_kind(path: str | Path) -> str:
+    """Which kind of export `path` is (layout | image | upscaler | bachgan): how evaluation tells
+    a BachGAN model from a LostGAN-family image model."""
+    return _load(path, None)["format"].removeprefix("scene2img.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,21 +254,66 @@ def load_upscaler(path: str | Path) -> tuple[RDN, dict[str, Any]]:
 # BachGAN
 
 
+@dataclasses.dataclass
+class MemoryBankExport:
+    """BachGAN's memory bank as exported: what a layout retrieves its backgrounds from."""
+
+    maps: torch.Tensor  # [N, s, s] uint8: the training split's label maps (0 = unlabeled)
+    image_ids: list[str]  # [N] the records' image ids, for answers that name what was retrieved
+
+
+@dataclasses.dataclass
+class BachGANExport:
+    """An exported BachGAN: the generator (eval mode, CPU), its vocabulary, its config (see
+    `export_bachgan`) and its memory bank."""
+
+    generator: BachGANGenerator
+    vocab: Vocab
+    config: dict[str, Any]
+    bank: MemoryBankExport
+
+
 def export_bachgan(path: str | Path, G: BachGANGenerator, vocab: Vocab, config: dict,
-                   extra: dict | None = None) -> Path:
-    """Write BachGAN's generator atomically to `path`. `config` holds its constructor arguments
-    (`num_classes`, `foreground`, `image_size`, `ngf`, `spade_hidden`) and what serving needs
-    beside them (`segmap_size`, `retrieval`, `class_split`, provenance)."""
+                   bank: MemoryBankExport, extra: dict | None = None) -> Path:
+    """Write BachGAN's generator and its memory bank atomically to `path`. `config` holds the
+    generator's constructor arguments (`num_classes`, `foreground`, `image_size`, `ngf`,
+    `spade_hidden`) and what serving needs beside them (`segmap_size`, `retrieval` (m, grid),
+    `class_split`, `max_objects`, provenance); `bank` the training split's label maps, stored
+    as they are (uint8) so that retrieval and fusion at serving time see what training saw."""
+    maps = bank.maps.detach().cpu().to(torch.uint8).contiguous()
+    if maps.ndim != 3 or len(bank.image_ids) != len(maps):
+        raise ValueError(f"memory bank: expected [N, s, s] maps and N image ids, got "
+                         f"{tuple(maps.shape)} and {len(bank.image_ids)}")
     state = {k: v.contiguous() for k, v in G.state_dict().items()}
-    return _save(Path(path), BACHGAN, state, config, vocab, extra)
+    return _save(Path(path), BACHGAN, state, config, vocab, extra,
+                 memory_bank={"maps": maps, "image_ids": [str(i) for i in bank.image_ids]})
 
 
-def load_bachgan(path: str | Path) -> tuple[BachGANGenerator, Vocab, dict[str, Any]]:
-    """An exported BachGAN generator in eval mode on the CPU: `(G, vocab, config)`.
+def _memory_bank(payload: dict, config: dict, path: str | Path) -> MemoryBankExport:
+    """The export's memory bank, checked against its config."""
+    bank = payload.get("memory_bank")
+    if not isinstance(bank, dict) or not isinstance(bank.get("maps"), torch.Tensor):
+        raise ModelError(f"{path}: no memory bank in this BachGAN export (written before exports "
+                         "carried one); re-export it with `scene2img train-bachgan`")
+    maps, ids = bank["maps"], bank.get("image_ids")
+    s, m = config["segmap_size"], config["retrieval"]["m"]
+    if maps.dtype != torch.uint8 or maps.ndim != 3 or tuple(maps.shape[1:]) != (s, s) \
+            or not isinstance(ids, list) or len(ids) != len(maps) or len(maps) < m \
+            or int(maps.max()) >= config["num_classes"]:
+        raise ModelError(f"{path}: memory bank of {tuple(maps.shape)} {maps.dtype} maps does not "
+                         f"fit the model ({s} x {s} uint8 label maps below "
+                         f"{config['num_classes']}, at least m={m}, one image id each); "
+                         "re-export the model")
+    return MemoryBankExport(maps, ids)
+
+
+def load_bachgan(path: str | Path) -> BachGANExport:
+    """An exported BachGAN: its generator in eval mode on the CPU, vocabulary, config and
+    memory bank.
 
     Example:
-        >>> G, vocab, config = load_bachgan("models/bachgan/bachgan_model.pt")  # doctest: +SKIP
-        >>> image = G(layout_map, retrieved_maps_one_hot)  # doctest: +SKIP
+        >>> model = load_bachgan("models/bachgan/bachgan_model.pt")  # doctest: +SKIP
+        >>> image = model.generator(layout_map, retrieved_maps_one_hot)  # doctest: +SKIP
     """
     payload = _load(path, BACHGAN)
     config = dict(payload["config"])
@@ -264,7 +322,8 @@ def load_bachgan(path: str | Path) -> tuple[BachGANGenerator, Vocab, dict[str, A
         G = BachGANGenerator(config["num_classes"], config["foreground"], config["image_size"],
                              config["ngf"], config["spade_hidden"])
         G.load_state_dict(payload["state_dict"])
+        bank = _memory_bank(payload, config, path)
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         raise ModelError(f"{path}: BachGAN config and weights do not fit this code "
                          f"({type(exc).__name__}: {exc}); re-export the model") from None
-    return G.eval(), vocab, config
+    return BachGANExport(G.eval(), vocab, config, bank)

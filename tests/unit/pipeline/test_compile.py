@@ -11,7 +11,7 @@ from pipelines.scene2img_pipeline import COMPILED, make_pipeline
 from scene2img.cli import main
 from scene2img.config import load_params
 from scene2img.pipeline.local import compile_pipeline
-from scene2img.pipeline.params import KFP_RUN_ID_ENV, STEPS, argument, step_params
+from scene2img.pipeline.params import KFP_RUN_ID_ENV, argument, dag_steps, step_params
 
 
 def _compile(tmp_path, params):
@@ -44,6 +44,7 @@ def test_dag_shape_and_per_step_params(tmp_path):
     params = load_params()
     pipeline, _ = _load(_compile(tmp_path, params))
     tasks = _tasks(pipeline)
+    STEPS = dag_steps(params)  # noqa: N806 (the lostgan family's, with the upscaler)
     assert set(tasks) == {step.replace("_", "-") for step in STEPS}
     deps = {name: set(t.get("dependentTasks", [])) for name, t in tasks.items()}
     assert deps["ingest"] == set()
@@ -79,11 +80,37 @@ def test_without_the_upscaler_the_dag_has_no_step_and_register_no_input(tmp_path
     params = load_params(overrides=["pipeline.upscaler=false"])
     pipeline, platform = _load(_compile(tmp_path, params))
     tasks = _tasks(pipeline)
-    assert set(tasks) == {step.replace("_", "-") for step in STEPS} - {"train-upscaler"}
+    assert set(tasks) == {step.replace("_", "-") for step in dag_steps(params)}
+    assert "train-upscaler" not in tasks
     assert "upscaler_model" not in tasks["register"]["inputs"]["artifacts"]
     assert "train-upscaler" not in json.dumps(pipeline["root"])
     assert argument("train_upscaler") not in pipeline["root"]["inputDefinitions"]["parameters"]
     assert "exec-train-upscaler" not in platform
+
+
+def test_the_bachgan_family_trains_evaluates_and_registers_bachgan(tmp_path):
+    params = load_params(experiment="toyworld_bachgan", overrides=["pipeline.family=bachgan"])
+    pipeline, platform = _load(_compile(tmp_path, params))
+    tasks = _tasks(pipeline)
+    assert set(tasks) == {"ingest", "preprocess", "train-bachgan", "evaluate", "register",
+                          "promote"}
+    deps = {name: set(t.get("dependentTasks", [])) for name, t in tasks.items()}
+    assert deps["train-bachgan"] == {"preprocess"}
+    assert deps["evaluate"] == {"preprocess", "train-bachgan"}
+    assert set(tasks["evaluate"]["inputs"]["artifacts"]) == {"processed", "image_model"}
+    assert set(tasks["register"]["inputs"]["artifacts"]) == {"processed", "bachgan_model",
+                                                             "evaluation"}
+    model = tasks["register"]["inputs"]["artifacts"]["bachgan_model"]
+    assert model["componentInputArtifact"] == "pipelinechannel--train-bachgan-model"
+    assert deps["promote"] == {"register"}
+    inputs = pipeline["root"]["inputDefinitions"]["parameters"]
+    assert set(inputs) == {argument(step) for step in dag_steps(params)}
+    assert json.loads(inputs["train_bachgan_params"]["defaultValue"]) == \
+        json.loads(step_params(params, "train_bachgan"))
+    acc = pipeline["deploymentSpec"]["executors"]["exec-train-bachgan"]["container"]
+    assert acc["resources"]["accelerator"]["resourceType"] == "nvidia.com/gpu"  # the GPU pool
+    (env,) = platform["exec-train-bachgan"]["fieldPathAsEnv"]
+    assert env["name"] == KFP_RUN_ID_ENV
 
 
 def test_until_builds_the_dag_up_to_that_step(tmp_path):

@@ -30,8 +30,8 @@ from scene2img.pipeline.params import (
 def test_each_step_receives_only_its_keys_and_they_round_trip():
     params = load_params(experiment="toyworld")
     arguments = pipeline_arguments(params)
-    assert list(arguments) == [argument(step) for step in STEPS]
-    for step in STEPS:
+    assert list(arguments) == [argument(step) for step in dag_steps(params)]
+    for step in dag_steps(params):
         got = typed(step, arguments[argument(step)])
         assert got.to_dict() == json.loads(step_params(params, step))
     train = typed("train_image", arguments["train_image_params"])
@@ -56,7 +56,7 @@ def test_a_changed_key_changes_only_the_steps_that_read_it():
         ("pipeline.caching.evaluate=false", set()),  # compiled into the DAG, not an argument
     ]:
         new = pipeline_arguments(load_params(overrides=[override]))
-        assert {s for s in STEPS if new[argument(s)] != base[argument(s)]} == changed, override
+        assert {s for s in base if new[s] != base[s]} == {argument(s) for s in changed}, override
 
 
 def test_reading_a_key_the_step_was_not_given_names_it():
@@ -84,8 +84,8 @@ def test_bad_step_params_are_refused_with_the_parameter_named():
 
 def test_the_upscaler_step_is_in_the_dag_only_when_switched_on():
     on, off = load_params(), load_params(overrides=["pipeline.upscaler=false"])
-    assert dag_steps(on) == list(STEPS)
-    assert dag_steps(off) == [s for s in STEPS if s != "train_upscaler"]
+    assert dag_steps(on) == [s for s in STEPS if s != "train_bachgan"]
+    assert dag_steps(off) == [s for s in STEPS if s not in ("train_upscaler", "train_bachgan")]
     assert argument("train_upscaler") in pipeline_arguments(on)
     assert argument("train_upscaler") not in pipeline_arguments(off)
     # `--until` is the last step to run; the step that is not there is refused, saying why
@@ -99,6 +99,25 @@ def test_the_upscaler_step_is_in_the_dag_only_when_switched_on():
     # caching keeps its entry for the step either way: switching it on needs no other edit
     assert "train_upscaler" in off.pipeline.caching
     assert not load_params(experiment="demo").pipeline.upscaler  # `make run`'s time budget
+
+
+def test_the_family_selects_the_training_steps():
+    bachgan = load_params(experiment="toyworld_bachgan", overrides=["pipeline.family=bachgan"])
+    assert dag_steps(bachgan) == ["ingest", "preprocess", "train_bachgan", "evaluate", "register",
+                                  "promote"]
+    arguments = pipeline_arguments(bachgan)
+    assert json.loads(arguments[argument("train_bachgan")])["train_bachgan"]["image_size"] == 64
+    assert argument("train_layout") not in arguments
+    assert json.loads(arguments[argument("register")])["register"]["bachgan_name"] == \
+        "scene2img-bachgan"
+    with pytest.raises(PipelineError, match="pipeline.family is bachgan: the DAG has no "
+                                            "train_image step"):
+        dag_steps(bachgan, "train_image")
+    with pytest.raises(PipelineError, match="pipeline.family is lostgan"):
+        dag_steps(load_params(), "train_bachgan")
+    with pytest.raises(ConfigError, match="pipeline.family='biggan': choose one of lostgan, "
+                                          "bachgan"):
+        load_params(overrides=["pipeline.family=biggan"])
 
 
 def test_caching_needs_one_entry_per_step():
@@ -121,8 +140,10 @@ STEP_CODE = {
     "train_image": [*_TRAIN, ("scene2img.stages.train_image", None)],
     "train_upscaler": [(_STEP, "train_upscaler"), ("scene2img.stages._training", None),
                        ("scene2img.stages.train_upscaler", None)],
+    "train_bachgan": [*_TRAIN, ("scene2img.stages.train_bachgan", None)],
     "evaluate": [(_STEP, "evaluate"), ("scene2img.stages.evaluate", None)],
-    "register": [(_STEP, "register"), ("scene2img.stages.register", None)],
+    "register": [(_STEP, "register"), (_STEP, "register_bachgan"),
+                 ("scene2img.stages.register", None)],
     "promote": [(_STEP, "promote"), ("scene2img.stages.promote", None)],
 }
 

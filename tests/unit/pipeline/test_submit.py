@@ -11,10 +11,12 @@ import pytest
 import yaml
 
 from scene2img.cli import main
-from scene2img.pipeline.params import STEPS, argument
+from scene2img.config import load_params
+from scene2img.pipeline.params import argument, dag_steps
 from tests.conftest import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "pipelines" / "scene2img_pipeline.yaml"
+LOSTGAN = dag_steps(load_params())  # the checked-in package's steps (params.yaml's family)
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -81,7 +83,7 @@ def test_submit_creates_a_run_with_the_params(kfp_api, capsys):
     assert run["display_name"] == "nightly"
     assert run["experiment_id"] == "exp-1"
     arguments = run["runtime_config"]["parameters"]
-    assert set(arguments) == {argument(step) for step in STEPS}  # each step's own params
+    assert set(arguments) == {argument(step) for step in LOSTGAN}  # each step's own params
     for step in ("train_layout", "train_image", "evaluate", "register", "promote"):
         assert json.loads(arguments[argument(step)])["tracking"]["uri"] == \
             "http://mlflow.mlflow:5000"
@@ -100,7 +102,7 @@ def test_submit_with_a_schedule_creates_a_recurring_run(kfp_api, capsys):
     (job,) = _posted(requests, "/recurringruns")
     assert job["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
     assert job["experiment_id"] == "exp-1"
-    assert set(job["runtime_config"]["parameters"]) == {argument(step) for step in STEPS}
+    assert set(job["runtime_config"]["parameters"]) == {argument(step) for step in LOSTGAN}
     assert not _posted(requests, "/runs")
 
 

@@ -82,8 +82,12 @@ def test_embedded_kubernetes_types_validate(params):
 def test_refuses_single_node_and_unknown_steps():
     with pytest.raises(PipelineError, match="2\\+ nodes"):
         build_trainjob("train_layout", load_params(), "s3://b/d", "s3://b/o")
-    with pytest.raises(PipelineError, match="train_layout or train_image"):
+    with pytest.raises(PipelineError, match="expected one of train_layout, train_image, "
+                                            "train_bachgan"):
         build_trainjob("evaluate", load_params(overrides=["pipeline.train_nodes=2"]), "a", "b")
+    job = build_trainjob("train_bachgan", load_params(overrides=["pipeline.train_nodes=2"]),
+                         "s3://b/d", "s3://b/o")
+    assert "train_bachgan" in json.dumps(job)  # BachGAN trains on several nodes too
 
 
 def test_state_from_conditions():

@@ -105,7 +105,8 @@ def test_cli_trains_and_the_export_generates(toy_ade20k, tracking, capsys):
     assert "train/d_gp" not in metrics  # hinge, the default
     assert 0 < metrics["retrieval/train_top1_score"] <= 1
 
-    G, vocab, config = load_bachgan(out / BACHGAN_MODEL_FILE)
+    exported = load_bachgan(out / BACHGAN_MODEL_FILE)
+    G, vocab, config = exported.generator, exported.vocab, exported.config
     assert config["image_size"] == 64 and config["segmap_size"] == 16
     assert config["losses"] == ["hinge", "feat"] and config["weights"] == "ema (decay 0.98)"
     assert config["class_split"] == "sceneparsing-stuff35-ours-v1"
@@ -117,7 +118,13 @@ def test_cli_trains_and_the_export_generates(toy_ade20k, tracking, capsys):
     layout = layout_label_map(objects, boxes, torch.ones(1, 2, dtype=torch.bool),
                               vocab.num_objects, config["segmap_size"])
     train = SceneGraphDataset(toy_ade20k, "train", 16)
-    maps = torch.stack([torch.from_numpy(train.reader[i].segmap.copy()) for i in range(3)])
+    # the export carries the memory bank: the training split's maps and image ids, in order
+    bank = exported.bank
+    assert bank.maps.shape == (len(train), 16, 16) and bank.maps.dtype == torch.uint8
+    assert bank.image_ids == [train.reader[i].image_id for i in range(len(train))]
+    assert config["retrieval"]["m"] == 3
+    maps = bank.maps[:3]
+    assert torch.equal(maps[2], torch.from_numpy(train.reader[2].segmap.copy()))
     with torch.no_grad():
         image = G(layout, one_hot_maps(maps[None], vocab.num_objects))
     assert image.shape == (1, 3, 64, 64) and torch.isfinite(image).all()
@@ -147,8 +154,7 @@ def test_wgan_gp_resumes_exactly(toy_ade20k, tracking, tmp_path):
     a = torch.load(straight.model_path, weights_only=True)["state_dict"]
     b = torch.load(resumed.model_path, weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
-    _, _, config = load_bachgan(resumed.model_path)
-    assert config["losses"] == ["wgan-gp", "feat"]
+    assert load_bachgan(resumed.model_path).config["losses"] == ["wgan-gp", "feat"]
 
 
 def test_vgg_loss_from_a_local_file(toy_ade20k, tracking, vgg_weights, tmp_path):
@@ -156,8 +162,7 @@ def test_vgg_loss_from_a_local_file(toy_ade20k, tracking, vgg_weights, tmp_path)
         tracking, "train_bachgan.max_steps=1", "train_bachgan.lambda_vgg=10.0",
         f"train_bachgan.vgg_weights={vgg_weights}"), progress=False)
     assert result.metrics["train/g_vgg"] > 0
-    _, _, config = load_bachgan(result.model_path)
-    assert config["losses"] == ["hinge", "feat", "vgg"]
+    assert load_bachgan(result.model_path).config["losses"] == ["hinge", "feat", "vgg"]
     checkpoint = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", weights_only=False)
     assert {k.split(".")[0] for k in checkpoint["state_dict"]} == {"G", "D", "G_ema"}  # no VGG
 
