@@ -43,10 +43,10 @@ from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.processed import load_vocab
 from scene2img.evaluation.colour_agreement import colour_agreement
 from scene2img.evaluation.mask_agreement import regressed_mask_iou
+from scene2img.models.builders import build_discriminator, build_generator
 from scene2img.models.gan_loss import LayoutGANLoss
 from scene2img.stages.train_image import train_image
 from scene2img.training.export import load_generator
-from scene2img.training.image_module import build_discriminator, build_generator
 
 HERE = Path(__file__).resolve().parent
 HEADS = ("roi", "crop")

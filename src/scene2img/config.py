@@ -352,7 +352,7 @@ class TrainUpscalerParams:
 
 @dataclass
 class EvaluateParams:
-    """How generated images are measured; recorded as `scene2img.evaluation.Protocol`."""
+    """How generated images are measured; recorded as `scene2img.evaluation.protocol.Protocol`."""
 
     backbone: str  # inception | random-inception (offline smoke tests; names carry it, not FID)
     inception_weights: str | None  # local weights-inception-2015-12-05-6726825d.pth

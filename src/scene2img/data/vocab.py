@@ -11,7 +11,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scene2img.errors import DataError
+import numpy as np
+
+from scene2img.errors import DataError, SceneGraphError
 
 IMAGE_OBJECT = "__image__"
 IN_IMAGE = "__in_image__"
@@ -93,3 +95,31 @@ def fixed_object_table(class_table: dict[int, str]) -> list[str | None]:
 
 def with_reserved(first: str, names: Iterable[str]) -> list[str]:
     return [first, *(n for n in names if n != first)]
+
+
+def check_graph(
+    objects: np.ndarray, triples: np.ndarray, vocab: Vocab, max_objects: int, where: str
+) -> None:
+    """The scene-graph checks shared by training data and inference requests."""
+    n = len(objects)
+    if n == 0:
+        raise SceneGraphError(f"{where}: the scene graph has no objects")
+    if n > max_objects:
+        raise SceneGraphError(
+            f"{where}: {n} objects (with __image__) but the model takes at most {max_objects}; "
+            "raise data.max_objects or remove objects"
+        )
+    bad = [int(o) for o in objects if not 0 <= o < vocab.num_objects
+           or vocab.object_idx_to_name[o] is None]
+    if bad:
+        raise SceneGraphError(f"{where}: unknown object class index {bad[0]} "
+                              f"(vocabulary has {vocab.num_objects} classes)")
+    if len(triples):
+        if triples[:, 1].min() < 0 or triples[:, 1].max() >= vocab.num_predicates:
+            raise SceneGraphError(f"{where}: unknown predicate index in {triples.tolist()}")
+        ends = triples[:, [0, 2]]
+        if ends.min() < 0 or ends.max() >= n:
+            raise SceneGraphError(
+                f"{where}: a relationship points at object {int(ends.max())} but the graph has "
+                f"only {n} objects (positions 0..{n - 1})"
+            )

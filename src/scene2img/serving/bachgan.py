@@ -40,10 +40,10 @@ import torch
 from scene2img.errors import ModelError, SceneGraphError
 from scene2img.evaluation.images import to_uint8
 from scene2img.models.bachgan import BachGANWithMemory
+from scene2img.models.palette import label_colours
 from scene2img.serving.pipeline import Generation
 from scene2img.serving.schema import SceneGraph, default_limits, parse_scene_graph, show
 from scene2img.serving.tensors import graph_tensors
-from scene2img.training.bachgan_module import label_colours
 from scene2img.training.export import BACHGAN_MODEL_FILE, BachGANExport, load_bachgan
 
 if TYPE_CHECKING:

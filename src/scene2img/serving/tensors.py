@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scene2img.data.dataset import check_graph
-from scene2img.data.vocab import IMAGE_OBJECT, IN_IMAGE, Vocab
+from scene2img.data.vocab import IMAGE_OBJECT, IN_IMAGE, Vocab, check_graph
 from scene2img.errors import SceneGraphError
 from scene2img.models.boxes import clip_to_image, real_objects
 from scene2img.serving.schema import SceneGraph

@@ -33,6 +33,7 @@ from scene2img.config import Params, TrainImageParams
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, ModelError
+from scene2img.models.builders import build_discriminator, build_generator
 from scene2img.models.gan_loss import LayoutGANLoss
 from scene2img.models.perceptual import VGGPerceptualLoss, load_vgg19_features
 from scene2img.stages._training import (
@@ -43,11 +44,7 @@ from scene2img.stages._training import (
     ddp_strategy,
 )
 from scene2img.training.export import IMAGE_MODEL_FILE, export_generator, masks_source
-from scene2img.training.image_module import (
-    ImageGANModule,
-    build_discriminator,
-    build_generator,
-)
+from scene2img.training.image_module import ImageGANModule
 
 log = logging.getLogger(__name__)
 

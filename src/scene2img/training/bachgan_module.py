@@ -21,24 +21,15 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from scene2img.config import TrainBachGANParams
 from scene2img.models.bachgan import BachGANGenerator, layout_label_map, one_hot_maps
 from scene2img.models.gan_loss import patch_d_loss, patch_g_loss, update_ema
-from scene2img.training.image_module import class_colours, image_grid, log_grid, pick_grid_batch
+from scene2img.models.palette import label_colours
+from scene2img.training.image_module import image_grid, log_grid, pick_grid_batch
 
-__all__ = ["BachGANModule", "label_colours"]
-
-
-def label_colours(labels: torch.Tensor, num_classes: int, size: int) -> torch.Tensor:
-    """Label maps [B, s, s] (class indices; 0 = unlabeled, grey) -> [B, 3, size, size] in
-    [-1, 1], class colours resized with nearest neighbour."""
-    colours = class_colours(num_classes)
-    colours[0] = 0.0
-    painted = colours[labels.long().cpu()].permute(0, 3, 1, 2)  # [B, 3, s, s]
-    return F.interpolate(painted, size=(size, size), mode="nearest")
+__all__ = ["BachGANModule"]
 
 
 class BachGANModule(pl.LightningModule):

@@ -40,9 +40,9 @@ from scene2img.data.vocab import Vocab
 from scene2img.errors import ConfigError, ModelError
 from scene2img.files import atomic_write_bytes
 from scene2img.models.bachgan import BachGANGenerator
+from scene2img.models.builders import build_generator
 from scene2img.models.layout import LayoutModel
 from scene2img.models.upscaler import RDN
-from scene2img.training.image_module import build_generator
 
 __all__ = ["ATTRIBUTE_STATS_FILE", "BACHGAN_MODEL_FILE", "FORMAT_VERSION", "IMAGE_MODEL_FILE",
            "LAYOUT_MODEL_FILE", "METRICS_FILE", "UPSCALER_MODEL_FILE", "BachGANExport",

@@ -11,7 +11,6 @@ an uninterrupted one.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,39 +21,13 @@ import torch
 from torch import nn
 from torch.utils.data import default_collate
 
-from scene2img.config import ImageDiscriminatorParams, ImageGeneratorParams, TrainImageParams
-from scene2img.errors import ConfigError
+from scene2img.config import TrainImageParams
 from scene2img.models.boxes import real_objects
-from scene2img.models.crn import CRNGenerator
-from scene2img.models.discriminator import LostGANDiscriminator
 from scene2img.models.gan_loss import LayoutGANLoss, update_ema
-from scene2img.models.generator import LostGANGenerator, box_masks, masks_to_grid
+from scene2img.models.generator import box_masks, masks_to_grid
+from scene2img.models.palette import class_colours
 
 log = logging.getLogger(__name__)
-GENERATORS = {"lostgan": LostGANGenerator, "crn": CRNGenerator}
-
-
-def build_generator(kind: str, num_classes: int, num_attributes: int, image_size: int,
-                    params: ImageGeneratorParams) -> nn.Module:
-    if kind not in GENERATORS:
-        raise ConfigError(f"train_image.generator: unknown {kind!r}; known: {sorted(GENERATORS)}")
-    kwargs = dataclasses.asdict(params)
-    kwargs.pop("gt_masks")  # a data choice, not an architecture one
-    if kind == "crn":
-        kwargs.pop("stage_mask_dim")  # LostGAN-v2's stage masks; the CRN has none
-    try:
-        return GENERATORS[kind](num_classes, num_attributes, image_size, **kwargs)
-    except ValueError as exc:
-        raise ConfigError(f"train_image.g: {exc}") from None
-
-
-def build_discriminator(num_classes: int, num_attributes: int, image_size: int,
-                        params: ImageDiscriminatorParams) -> nn.Module:
-    try:
-        return LostGANDiscriminator(num_classes, num_attributes, image_size,
-                                    **dataclasses.asdict(params))
-    except ValueError as exc:
-        raise ConfigError(f"train_image.d: {exc}") from None
 
 
 def generator_param_groups(G: nn.Module, lr: float, mapping_scale: float) -> list[dict]:
@@ -71,14 +44,6 @@ def generator_param_groups(G: nn.Module, lr: float, mapping_scale: float) -> lis
 
 # --------------------------------------------------------------------------------------------
 # pictures
-
-
-def class_colours(num_classes: int) -> torch.Tensor:
-    """A fixed colour per class, [K, 3] in [-1, 1] (golden-ratio hues)."""
-    hues = (np.arange(num_classes) * 0.618034) % 1.0
-    rgb = np.stack([np.abs(hues * 6 - 3) - 1, 2 - np.abs(hues * 6 - 2), 2 - np.abs(hues * 6 - 4)],
-                   axis=1).clip(0, 1)
-    return torch.from_numpy(rgb * 1.6 - 0.8).float()
 
 
 def paint_layout(batch: dict[str, torch.Tensor], size: int, num_classes: int) -> torch.Tensor:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,9 @@ from scene2img.errors import SceneGraphError
 from scene2img.serving.dialog.folder import open_session, replay, run_turns
 from scene2img.serving.dialog.session import Dialog, check_dialog_state, seal
 from scene2img.serving.pipeline import SceneToImage
+from tests.cli import CLI, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-CLI = str(Path(sys.executable).with_name("scene2img"))
 SCRIPT = ["a road with a bus", "add a red car left of the bus", "make the car blue",
           "no, yellow", "move it to the left", "move it right", "make the bus bigger", "add a purple car",
           "turn the bus into a boat", "undo", "redo", "remove the car", "make it a beach"]
@@ -145,10 +144,11 @@ def test_cli_dialog(toy_model: Path, tmp_path: Path) -> None:
                       "make it bigger\n")
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run([CLI, "dialog", "--model", str(toy_model), *args], input=stdin,
-                              capture_output=True, text=True, timeout=300)
+        return run_cli("dialog", "--model", str(toy_model), *args, stdin=stdin)
 
-    out = run("--script", str(script), "--session", str(tmp_path / "s"))
+    out = subprocess.run([CLI, "dialog", "--model", str(toy_model), "--script", str(script),
+                          "--session", str(tmp_path / "s")], capture_output=True, text=True,
+                         timeout=300)  # the installed command once; in the test process after
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[1].startswith("turn 2: added car #3 (red) left of bus #2 -> ")

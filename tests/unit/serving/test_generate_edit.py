@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,8 @@ from scene2img.errors import ConfigError, ModelError, SceneGraphError
 from scene2img.serving.edit import edit, edit_locality
 from scene2img.serving.pipeline import SceneToImage
 from scene2img.training.export import check_mask_sizes
+from tests.cli import CLI, run_cli
 
-CLI = str(Path(sys.executable).with_name("scene2img"))
 GRAPH = {"version": 1,
          "objects": [{"name": "car", "attributes": ["red"]}, {"name": "tree"},
                      {"name": "grass"}, {"name": "sky"}],
@@ -64,12 +63,12 @@ def test_cli_generate_edit_and_text(toy_model: Path, tmp_path: Path) -> None:
     scene.write_text(json.dumps(GRAPH))
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([CLI, *args, "--model", str(toy_model)], capture_output=True,
-                              text=True, timeout=300)
+        return run_cli(*args, "--model", str(toy_model))
 
-    out = run("generate", "--graph", str(scene), "--out", str(tmp_path / "a.png"),
-              "--layout-out", str(tmp_path / "a_layout.png"), "--state-out",
-              str(tmp_path / "state.json"))
+    out = subprocess.run([CLI, "generate", "--graph", str(scene), "--out", str(tmp_path / "a.png"),
+                          "--layout-out", str(tmp_path / "a_layout.png"), "--state-out",
+                          str(tmp_path / "state.json"), "--model", str(toy_model)],
+                         capture_output=True, text=True, timeout=300)  # the installed command
     assert out.returncode == 0, out.stderr
     assert Image.open(tmp_path / "a.png").size == (64, 64)
     ops = tmp_path / "ops.json"
