@@ -21,8 +21,13 @@ $(STAMP): pyproject.toml constraints.txt
 run: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/scene2img pipeline run --local --experiment demo
 
+# The DVC stages on the toy world, one model family: FAMILY=lostgan (dvc.yaml) or FAMILY=bachgan
+# (pipelines/bachgan/dvc.yaml), as pipeline.family selects it in the KFP DAG.
+FAMILY ?= lostgan
 repro: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	@case "$(FAMILY)" in lostgan) f=dvc.yaml;; bachgan) f=pipelines/bachgan/dvc.yaml;; \
+	  *) echo "FAMILY must be lostgan or bachgan, not '$(FAMILY)'" >&2; exit 2;; esac; \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro $$f
 
 # Test-only system tools: Debian's chromium renders the compare page in a real browser.
 test-tools:

@@ -10,7 +10,9 @@ from scene2img.pipeline.params import RUN_SETTINGS, STEP_PARAMS
 from tests.conftest import PROJECT_ROOT
 from tests.source_imports import code_deps
 
-STAGES = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["stages"]
+DVC_FILES = ["dvc.yaml", "pipelines/bachgan/dvc.yaml"]  # LostGAN's family; BachGAN's
+STAGES = {name: stage for f in DVC_FILES
+          for name, stage in yaml.safe_load((PROJECT_ROOT / f).read_text())["stages"].items()}
 
 # dvc stage -> the module its command runs (the CLI only parses options and calls it)
 STAGE_MODULES = {
@@ -24,6 +26,7 @@ STAGE_MODULES = {
     "train_bachgan": "scene2img.stages.train_bachgan",
     "train_upscaler": "scene2img.stages.train_upscaler",
     "evaluate": "scene2img.stages.evaluate",
+    "evaluate_bachgan": "scene2img.stages.evaluate",
 }
 
 
@@ -82,9 +85,10 @@ def _experiment_files(cmd: str) -> dict[str, dict]:
 def test_params_are_the_keys_each_stage_computes_with():
     checked = []
     for stage, spec in STAGES.items():
-        if stage not in STEP_PARAMS:
+        step = {"evaluate_bachgan": "evaluate"}.get(stage, stage)  # the same step, the other family
+        if step not in STEP_PARAMS:
             continue
-        keys = computes(stage)
+        keys = computes(step)
         plain = [p for p in spec["params"] if isinstance(p, str)]
         assert plain == keys, f"dvc.yaml stage {stage}: params should be {keys}"
         files = {k: v for p in spec["params"] if isinstance(p, dict) for k, v in p.items()}
@@ -93,8 +97,8 @@ def test_params_are_the_keys_each_stage_computes_with():
                     for path, overrides in _experiment_files(spec["cmd"]).items()}
         assert files == {path: ks for path, ks in expected.items() if ks}, stage
         checked.append(stage)
-    assert checked == ["preprocess", "train_layout", "train_image", "train_bachgan",
-                       "train_upscaler", "evaluate"]
+    assert checked == ["preprocess", "train_layout", "train_image", "train_upscaler", "evaluate",
+                       "train_bachgan", "evaluate_bachgan"]
     assert STAGES["toyworld"]["params"] == ["toyworld"]
     for stage in ("train_layout", "train_image", "train_upscaler", "evaluate"):
         assert "tracking" not in STAGES[stage]["params"]  # where runs are logged, not what
