@@ -278,7 +278,8 @@ def cmd_dialog(args: argparse.Namespace) -> None:
     from scene2img.serving.commands import dialog_files, read_script
 
     lines = read_script(args.script) if args.script else _typed_lines()
-    for line in dialog_files(lambda: _load_model(args), args.session, lines, args.seed):
+    for line in dialog_files(lambda: _load_model(args), args.session, lines, args.seed,
+                             args.upscale):
         print(line, flush=True)
 
 
@@ -428,13 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dialog", help="build and correct a picture one instruction at a time")
     p.add_argument("--model", required=True,
-                   help="a model folder (layout_model.pt, image_model.pt) or models:/NAME@alias")
+                   help="a model folder (layout_model.pt, image_model.pt; upscaler_model.pt if "
+                        "any) or models:/NAME@alias")
     p.add_argument("--script", type=Path, default=None,
                    help="instructions, one a line (default: type them at a prompt)")
     p.add_argument("--session", type=Path, default=Path("dialog-session"),
                    help="folder keeping the session (resumed if it holds one); pictures, "
                         "layouts, turns.txt, session.json (default: dialog-session)")
     p.add_argument("--seed", type=int, default=0, help="a new session's seed (default 0)")
+    p.add_argument("--upscale", type=int, default=None, metavar="FACTOR",
+                   help="write each picture taken up by the model's upscaler: its factor, 2 or "
+                        "4 as trained; the model must hold one")
     _add_params_options(p)
     p.set_defaults(func=cmd_dialog)
 
