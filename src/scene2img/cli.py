@@ -382,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the processed dataset they were trained on")
     p.add_argument("--evaluation", type=Path, required=True, help="metrics.json of evaluate")
     p.add_argument("--upscaler-model", type=Path, default=None,
-                   help="upscaler_model.pt of train-upscaler: the model then serves `upscale`")
+                   help="upscaler_model.pt of train-upscaler: the model then serves `upscale`; "
+                        "refused unless its recorded test PSNR beats bicubic's by more than "
+                        "register.upscaler_margin_db")
     p.add_argument("--name", default=None, help="registered model name (default: register.name)")
     _add_params_options(p)
     p.set_defaults(func=cmd_register)

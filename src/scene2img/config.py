@@ -380,6 +380,7 @@ class RegisterParams:
     name: str  # registered model name
     gate_metric: str  # lower is better; named with the protocol (fid -> fid_<backbone>_<split>)
     gate_mode: str  # gt-layout | pred-layout: the end-to-end model is judged on pred-layout
+    upscaler_margin_db: float  # an upscaler's test PSNR must beat bicubic's by more than this
 
 
 @dataclass

@@ -1,12 +1,17 @@
 """Stage `register`: log the end-to-end model (scene graph -> layout -> image, and optionally
 -> upscaled image) as an MLflow pyfunc and register a version whose tags carry the evaluation
 metrics, protocol and lineage.
+
+An upscaler is registered with the model only if it beats bicubic: its test PSNR, recorded in its
+export by `train_upscaler`, must exceed bicubic's on the same images by more than
+`register.upscaler_margin_db`; otherwise nothing is registered (`check_upscaler`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +20,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from scene2img.config import Params
-from scene2img.errors import DataError, TrackingError
+from scene2img.errors import DataError, ModelError, TrackingError
 from scene2img.serving.attributes import attribute_statistics
 from scene2img.serving.pipeline import SceneToImage
 from scene2img.serving.pyfunc import pyfunc_arguments
@@ -23,9 +28,10 @@ from scene2img.serving.schema import SceneGraph, SceneObject
 from scene2img.tracking.experiments import training_experiment
 from scene2img.tracking.lineage import lineage_tags, run_name
 from scene2img.tracking.promotion import TAG_GATE_METRIC, TAG_METRIC_PREFIX, TAG_PROTOCOL
-from scene2img.training.export import ATTRIBUTE_STATS_FILE
+from scene2img.training.export import ATTRIBUTE_STATS_FILE, upscaler_record
 
 log = logging.getLogger(__name__)
+TAG_UPSCALER = "scene2img.upscaler"  # the upscaler's run and test PSNR, JSON (a version tag)
 
 
 @dataclass
@@ -53,6 +59,30 @@ def example_graph(model: SceneToImage, data_url: str) -> SceneGraph:
                       [r for r in rels if max(r[0], r[2]) < model.max_objects - 1])
 
 
+def check_upscaler(
+    path: Path,  # upscaler_model.pt from train-upscaler
+    margin_db: float,  # register.upscaler_margin_db
+) -> dict[str, object]:
+    """The upscaler's recorded test figures, if its PSNR beats bicubic's by more than
+    `margin_db`; otherwise `ModelError`, one line naming the file, its run and its figures."""
+    config, extra = upscaler_record(path)
+    s, run_id = config.get("scale"), extra.get("mlflow_run_id")
+    who = f"upscaler {path}" + (f" (MLflow run {run_id})" if run_id else "")
+    metrics = extra.get("metrics") if isinstance(extra.get("metrics"), dict) else {}
+    ours, bicubic = metrics.get(f"test/x{s}/psnr/rdn"), metrics.get(f"test/x{s}/psnr/bicubic")
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (ours, bicubic)):
+        raise ModelError(f"{who}: no recorded x{s} test PSNR of the upscaler and bicubic "
+                         f"(test/x{s}/psnr/rdn, test/x{s}/psnr/bicubic in the export); export "
+                         "it with `scene2img train-upscaler`, which scores it")
+    if ours - bicubic <= margin_db:
+        raise ModelError(f"{who}: x{s} test PSNR {ours:.2f} dB vs bicubic {bicubic:.2f} dB "
+                         f"({ours - bicubic:+.2f} dB), not more than register.upscaler_margin_db "
+                         f"= {margin_db:g} dB above; nothing registered (train it longer, or "
+                         "register without --upscaler-model)")
+    return {"scale": s, "mlflow_run_id": run_id, "test_psnr": float(ours),
+            "test_psnr_bicubic": float(bicubic)}
+
+
 def register(
     layout_model: Path,  # layout_model.pt from train-layout
     image_model: Path,  # image_model.pt from train-image
@@ -63,7 +93,8 @@ def register(
     upscaler_model: Path | None = None,  # upscaler_model.pt from train-upscaler: served `upscale`
 ) -> RegisterResult:
     """Log and register the end-to-end model; tags carry metrics, protocol and lineage. With
-    `upscaler_model`, the model also upscales its images when a request asks (`upscale`)."""
+    `upscaler_model`, the model also upscales its images when a request asks (`upscale`); it
+    must pass `check_upscaler` first."""
     try:
         report = json.loads(Path(evaluation).read_text())
     except (FileNotFoundError, json.JSONDecodeError) as exc:
@@ -78,6 +109,8 @@ def register(
     metrics = report["metrics"]
     if gate not in metrics:
         raise DataError(f"{evaluation}: gate metric {gate!r} missing; has {sorted(metrics)}")
+    upscaler_figures = None if upscaler_model is None \
+        else check_upscaler(Path(upscaler_model), params.register.upscaler_margin_db)
 
     model = SceneToImage.from_files(layout_model, image_model, limits=params.serve,
                                     upscaler_path=upscaler_model)
@@ -104,6 +137,8 @@ def register(
     version_tags = {**tags, TAG_GATE_METRIC: gate,
                     TAG_PROTOCOL: json.dumps(protocol, sort_keys=True),
                     **{TAG_METRIC_PREFIX + k: repr(float(v)) for k, v in metrics.items()}}
+    if upscaler_figures is not None:
+        version_tags[TAG_UPSCALER] = json.dumps(upscaler_figures, sort_keys=True)
     try:
         mv = mlflow.register_model(info.model_uri, params.register.name, tags=version_tags)
     except mlflow.exceptions.MlflowException as exc:

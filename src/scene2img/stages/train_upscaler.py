@@ -3,7 +3,8 @@
 The processed dataset names the images of each split; the raw dataset it was made from holds them
 at full size (`data.superres`). Writes into `out_dir`:
 
-    upscaler_model.pt   the exported model (fp32 state dict + RDN sizes; weights_only-safe)
+    upscaler_model.pt   the exported model (fp32 state dict + RDN sizes; weights_only-safe); its
+                        `extra` holds the metrics below and the run id (register's gate reads it)
     metrics.json        val PSNR, and test PSNR / SSIM of RDN, bicubic and nearest (for DVC)
     checkpoints/        Lightning checkpoints; `last.ckpt` is what `resume=True` continues from
     mlflow_run_id       the MLflow run, continued on resume
