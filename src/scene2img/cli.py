@@ -207,7 +207,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     params = _params(args)
     result = evaluate(args.data, args.image_model, args.layout_model, args.out, params,
-                      log_to_mlflow=not args.no_mlflow)
+                      log_to_mlflow=not args.no_mlflow, upscaler_model=args.upscaler_model,
+                      raw_dir=args.raw)
     width = max(len(k) for k in result.metrics)
     for name, value in sorted(result.metrics.items()):
         print(f"  {name:<{width}}  {value:.4f}")
@@ -373,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="layout_model.pt: also evaluate graph -> predicted layout -> image")
     p.add_argument("--out", type=Path, required=True, help="folder for metrics.json and reports")
     p.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    p.add_argument("--upscaler-model", type=Path, default=None,
+                   help="upscaler_model.pt: also measure the upscaled images (fid_512_rdn_x4_...) "
+                        "against the raw images (needs --raw)")
+    p.add_argument("--raw", type=Path, default=None,
+                   help="the raw dataset the processed one was made from (with --upscaler-model)")
     _add_params_options(p)
     p.set_defaults(func=cmd_evaluate)
 
