@@ -127,12 +127,17 @@ def cmd_train_upscaler(args: argparse.Namespace) -> None:
     extra = [f"train_upscaler.max_steps={args.max_steps}"] if args.max_steps is not None else []
     params = _params(args, extra)
     result = train_upscaler(args.data, args.raw, args.out, params, resume=args.resume,
-                            progress=not args.quiet)
+                            progress=not args.quiet, image_model=args.image_model)
     m, s = result.metrics, params.train_upscaler.scale
     print(f"upscaler written to {result.model_path} (MLflow run {result.run_id})")
     print(f"  test x{s} PSNR {m[f'test/x{s}/psnr/rdn']:.2f} dB "
           f"(bicubic {m[f'test/x{s}/psnr/bicubic']:.2f}, nearest {m[f'test/x{s}/psnr/nearest']:.2f}), "
           f"SSIM {m[f'test/x{s}/ssim/rdn']:.3f} (bicubic {m[f'test/x{s}/ssim/bicubic']:.3f})")
+    if f"test/generated/x{s}/psnr/rdn" in m:
+        print(f"  generated images, test x{s} PSNR {m[f'test/generated/x{s}/psnr/rdn']:.2f} dB "
+              f"(bicubic {m[f'test/generated/x{s}/psnr/bicubic']:.2f})"
+              + (f"; before fine-tuning {m[f'prefinetune/test/generated/x{s}/psnr/rdn']:.2f}"
+                 if f"prefinetune/test/generated/x{s}/psnr/rdn" in m else ""))
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
@@ -364,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--max-steps", type=int, default=None,
                    help="default: train_upscaler.max_steps")
+    p.add_argument("--image-model", type=Path, default=None,
+                   help="image_model.pt: also score on its images of the test layouts (and "
+                        "fine-tune on them with train_upscaler.finetune_generated=true)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_params_options(p)
     p.set_defaults(func=cmd_train_upscaler)

@@ -336,6 +336,8 @@ class TrainUpscalerParams:
     augment: bool  # random 90-degree rotations (flips: data.flip)
     val_every_n_steps: int
     strip_images: int  # validation rows in the MLflow strip LR | bicubic | ours | HR
+    finetune_generated: bool  # then fine-tune on generated images of the training layouts
+    finetune_steps: int  # its optimiser steps
 
     def __post_init__(self) -> None:
         if self.scale not in (2, 4):

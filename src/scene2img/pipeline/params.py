@@ -44,7 +44,8 @@ STEP_PARAMS: dict[str, tuple[str, ...]] = {
     "train_image": ("train_image", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
     # The raw images are read through the source reader: `source` and its options.
     "train_upscaler": ("train_upscaler", *_SOURCE_KEYS, "data", "trainer", "tracking"),
-    "evaluate": ("evaluate", "tracking", "pipeline.gate"),
+    # With an upscaler, the real images at the upscaled size are read through it too.
+    "evaluate": ("evaluate", *_SOURCE_KEYS, "tracking", "pipeline.gate"),
     "register": ("register", "serve", "tracking"),
     "promote": ("promote", "register.name", "tracking"),
 }
