@@ -10,6 +10,9 @@ at full size (`data.superres`). Writes into `out_dir`:
     mlflow_run_id       the MLflow run, continued on resume
 
 The MLflow run holds params, the L1 loss, validation PSNR and strips LR | bicubic | ours | HR.
+The test scores include LPIPS (`test/x{s}/lpips-alex/rdn`, ...) when `evaluate.lpips_weights`
+names a local weights file (the same setting as the evaluation's diversity); otherwise the log
+says it was skipped.
 On the CPU the same seed gives the same model, and a resumed run continues exactly.
 
 Given the generator (`image_model`), the upscaler is also scored on generated images: the
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,7 @@ from scene2img.data.superres import (
     split_image_ids,
 )
 from scene2img.errors import ConfigError, DataError
+from scene2img.evaluation.diversity import load_lpips
 from scene2img.evaluation.images import to_uint8
 from scene2img.evaluation.superres import upscaler_scores
 from scene2img.stages._training import TrainingResult, TrainingRun
@@ -154,9 +159,10 @@ def train_upscaler(
     metrics = {k: float(v) for k, v in val.items()}
     net = module.net.float().eval()
     if trainer.is_global_zero:
-        metrics.update(upscaler_scores(net, run.datamodule.test_dataloader(), tp.scale, "test"))
+        score = _scorer(net, params)
+        metrics.update(score(run.datamodule.test_dataloader(), "test"))
         if image_model is not None:
-            metrics.update(_finetuned(net, image_model, data_url, raw_dir, params, run))
+            metrics.update(_finetuned(net, image_model, data_url, raw_dir, params, run, score))
         run.logger.log_metrics({k: v for k, v in metrics.items() if k.startswith("test/")},
                                step=trainer.global_step)
     metrics["steps"] = int(trainer.global_step)
@@ -173,23 +179,37 @@ def train_upscaler(
     return result
 
 
+Scorer = Callable[[Iterable[dict[str, torch.Tensor]], str], dict[str, float]]
+
+
+def _scorer(net: torch.nn.Module, params: Params) -> Scorer:
+    """(batches, split) -> the upscaler's scores, with LPIPS when its weights are configured."""
+    e, scale = params.evaluate, params.train_upscaler.scale
+    if e.lpips_weights is None:
+        log.info("upscaler LPIPS skipped: evaluate.lpips_weights is not set (a local copy of "
+                 "torchvision's %s weights; nothing is downloaded)", e.lpips_net)
+        return lambda batches, split: upscaler_scores(net, batches, scale, split)
+    lpips = load_lpips(e.lpips_weights, e.lpips_net)
+    return lambda batches, split: upscaler_scores(net, batches, scale, split, lpips,
+                                                  f"lpips-{e.lpips_net}")
+
+
 def _finetuned(net: torch.nn.Module, image_model: str | Path, data_url: str | Path,
-               raw_dir: str | Path, params: Params, run: TrainingRun) -> dict[str, float]:
+               raw_dir: str | Path, params: Params, run: TrainingRun, score: Scorer
+               ) -> dict[str, float]:
     """Scores on generated test images; with `finetune_generated`, fine-tune `net` (in place)
     on generated training images and score again (earlier scores become `prefinetune/...`)."""
     tp = params.train_upscaler
     test = generated_pairs(image_model, data_url, raw_dir, "test", params)
-    scores = upscaler_scores(net, test.centre(tp.eval_size, tp.batch_size), tp.scale,
-                             "test/generated")
+    scores = score(test.centre(tp.eval_size, tp.batch_size), "test/generated")
     if not tp.finetune_generated:
         return scores
     real_test = run.datamodule.test_dataloader()
-    before = {**upscaler_scores(net, real_test, tp.scale, "test"), **scores}
+    before = {**score(real_test, "test"), **scores}
     losses = finetune(net, generated_pairs(image_model, data_url, raw_dir, "train", params), tp)
     net.eval()
     log.info("fine-tuned on generated images: %d steps", len(losses))
-    after = {**upscaler_scores(net, real_test, tp.scale, "test"),
-             **upscaler_scores(net, test.centre(tp.eval_size, tp.batch_size), tp.scale,
-                               "test/generated")}
+    after = {**score(real_test, "test"),
+             **score(test.centre(tp.eval_size, tp.batch_size), "test/generated")}
     loss = {"finetune/l1_first": losses[0], "finetune/l1_last": losses[-1]} if losses else {}
     return {**after, **{f"prefinetune/{k}": v for k, v in before.items()}, **loss}

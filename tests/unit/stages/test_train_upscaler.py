@@ -130,9 +130,16 @@ def test_bf16_mixed_precision_trains_and_exports_fp32(toy_vg, tmp_path):
 
 def test_scores_on_generated_images_and_finetuning_on_them(toy_vg, toy_model, tmp_path):
     """With the generator, the upscaler is scored on its images of the test layouts; with
-    `finetune_generated`, fine-tuned on those of the training layouts (scores before kept)."""
+    `finetune_generated`, fine-tuned on those of the training layouts (scores before kept).
+    LPIPS weights configured (AlexNet features, seeded random values): LPIPS scores too."""
+    from torchvision.models import alexnet
+
     image_model = toy_model / "image_model.pt"
-    params = tiny_params(tmp_path, "train_upscaler.max_steps=2",
+    lpips = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.manual_seed(0)
+    torch.save({k: v for k, v in alexnet(weights=None).state_dict().items()
+                if k.startswith("features.")}, lpips)
+    params = tiny_params(tmp_path, "train_upscaler.max_steps=2", f"evaluate.lpips_weights={lpips}",
                          "train_upscaler.val_every_n_steps=1000",
                          "train_upscaler.finetune_generated=true",
                          "train_upscaler.finetune_steps=3")
@@ -145,7 +152,8 @@ def test_scores_on_generated_images_and_finetuning_on_them(toy_vg, toy_model, tm
     m = result.metrics
     for key in ("test/generated/x2/psnr/rdn", "test/generated/x2/psnr/bicubic",
                 "prefinetune/test/generated/x2/psnr/rdn", "prefinetune/test/x2/psnr/rdn",
-                "finetune/l1_first", "finetune/l1_last"):
+                "finetune/l1_first", "finetune/l1_last", "test/x2/lpips-alex/rdn",
+                "test/generated/x2/lpips-alex/bicubic"):
         assert key in m and m[key] == m[key], key  # present, not NaN
     # fine-tuning changed the network: its scores moved
     assert m["test/generated/x2/psnr/rdn"] != m["prefinetune/test/generated/x2/psnr/rdn"]
