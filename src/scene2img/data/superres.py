@@ -26,12 +26,14 @@ from torch.utils.data import Dataset
 
 from scene2img.config import PreprocessParams
 from scene2img.data.drops import DropCounts
+from scene2img.data.encode import ImageSkipped, load_resized
 from scene2img.data.processed import split_url
 from scene2img.data.shards import ShardReader
 from scene2img.data.sources import read_source
 from scene2img.errors import DataError
 
 __all__ = ["PairedCrops", "SuperResDataset", "bicubic_downscale", "load_rgb", "nearest_upscale",
+           "raw_resized",
            "bicubic_upscale", "raw_image_paths", "shave", "split_image_ids"]
 
 
@@ -60,6 +62,17 @@ def raw_image_paths(
                         f"dataset are not in this raw {params.source} dataset (e.g. image "
                         f"{missing[0]!r}); pass the raw folder it was preprocessed from")
     return [where[i] for i in image_ids]
+
+
+def raw_resized(path: Path, side: int) -> torch.Tensor:
+    """A raw image resized to `side` x `side` as preprocess resizes it to `image_size`
+    (`data.encode.load_resized`): the real image of a layout at another size, [3, side, side]
+    uint8; a `DataError` naming the file if it is no longer readable."""
+    try:
+        pixels = load_resized(path, side)[0]  # [side, side, 3] uint8
+    except ImageSkipped as exc:
+        raise DataError(f"{exc}; the raw dataset changed since preprocessing") from None
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
 
 
 # --------------------------------------------------------------------------------------------

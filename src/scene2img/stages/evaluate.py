@@ -28,9 +28,8 @@ from torch.utils.data import DataLoader
 
 from scene2img.config import Params
 from scene2img.data.dataset import SceneGraphDataset
-from scene2img.data.encode import ImageSkipped, load_resized
 from scene2img.data.processed import manifest_sha256, read_manifest
-from scene2img.data.superres import raw_image_paths, split_image_ids
+from scene2img.data.superres import raw_image_paths, raw_resized, split_image_ids
 from scene2img.errors import ConfigError, DataError
 from scene2img.evaluation.backbones import build_backbone, sha256_state
 from scene2img.evaluation.evaluator import Generated, build_protocol, evaluate_images
@@ -122,14 +121,8 @@ def raw_batches(loader: DataLoader, paths: list[Path], size: int
     """`loader`'s batches with `image` replaced by the raw image of each record (by its `index`
     in the split), resized to `size` x `size` as preprocess resizes (`data.encode`)."""
     for batch in loader:
-        images = []
-        for i in batch["index"].tolist():
-            try:
-                pixels = load_resized(paths[i], size)[0]  # [size, size, 3] uint8
-            except ImageSkipped as exc:
-                raise DataError(f"{exc}; the raw dataset changed since preprocessing") from None
-            images.append(torch.from_numpy(pixels.copy()).permute(2, 0, 1))
-        yield {**batch, "image": torch.stack(images).float() / 127.5 - 1}  # [B, 3, size, size]
+        images = torch.stack([raw_resized(paths[i], size) for i in batch["index"].tolist()])
+        yield {**batch, "image": images.float() / 127.5 - 1}  # [B, 3, size, size] in [-1, 1]
 
 
 def evaluate(

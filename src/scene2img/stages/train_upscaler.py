@@ -38,12 +38,12 @@ from torch.utils.data import DataLoader
 
 from scene2img.config import Params
 from scene2img.data.dataset import SceneGraphDataset
-from scene2img.data.encode import ImageSkipped, load_resized
 from scene2img.data.processed import SPLITS, load_vocab
 from scene2img.data.superres import (
     PairedCrops,
     SuperResDataset,
     raw_image_paths,
+    raw_resized,
     split_image_ids,
 )
 from scene2img.errors import ConfigError, DataError
@@ -110,14 +110,9 @@ def generated_pairs(
             masks = batch["masks"] if takes_masks(config) else None
             lr.append(to_uint8(G(batch["objects"], batch["boxes"], batch["obj_valid"],
                                  batch["attributes"], z_img, z_obj, masks)))  # [B, 3, S, S]
-    hr = []
-    for path in raw_image_paths(raw_dir, params.preprocess, split_image_ids(data_url, split)):
-        try:
-            pixels = load_resized(path, side)[0]  # [sS, sS, 3] uint8
-        except ImageSkipped as exc:
-            raise DataError(f"{exc}; the raw dataset changed since preprocessing") from None
-        hr.append(torch.from_numpy(pixels.copy()).permute(2, 0, 1))
-    return PairedCrops(torch.cat(lr), torch.stack(hr), tp.scale, tp.patch, tp.seed)
+    paths = raw_image_paths(raw_dir, params.preprocess, split_image_ids(data_url, split))
+    hr = torch.stack([raw_resized(path, side) for path in paths])  # [N, 3, sS, sS] uint8
+    return PairedCrops(torch.cat(lr), hr, tp.scale, tp.patch, tp.seed)
 
 
 def train_upscaler(
