@@ -127,12 +127,17 @@ def cmd_train_upscaler(args: argparse.Namespace) -> None:
     extra = [f"train_upscaler.max_steps={args.max_steps}"] if args.max_steps is not None else []
     params = _params(args, extra)
     result = train_upscaler(args.data, args.raw, args.out, params, resume=args.resume,
-                            progress=not args.quiet)
+                            progress=not args.quiet, image_model=args.image_model)
     m, s = result.metrics, params.train_upscaler.scale
     print(f"upscaler written to {result.model_path} (MLflow run {result.run_id})")
     print(f"  test x{s} PSNR {m[f'test/x{s}/psnr/rdn']:.2f} dB "
           f"(bicubic {m[f'test/x{s}/psnr/bicubic']:.2f}, nearest {m[f'test/x{s}/psnr/nearest']:.2f}), "
           f"SSIM {m[f'test/x{s}/ssim/rdn']:.3f} (bicubic {m[f'test/x{s}/ssim/bicubic']:.3f})")
+    if f"test/generated/x{s}/psnr/rdn" in m:
+        print(f"  generated images, test x{s} PSNR {m[f'test/generated/x{s}/psnr/rdn']:.2f} dB "
+              f"(bicubic {m[f'test/generated/x{s}/psnr/bicubic']:.2f})"
+              + (f"; before fine-tuning {m[f'prefinetune/test/generated/x{s}/psnr/rdn']:.2f}"
+                 if f"prefinetune/test/generated/x{s}/psnr/rdn" in m else ""))
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
@@ -207,7 +212,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     params = _params(args)
     result = evaluate(args.data, args.image_model, args.layout_model, args.out, params,
-                      log_to_mlflow=not args.no_mlflow)
+                      log_to_mlflow=not args.no_mlflow, upscaler_model=args.upscaler_model,
+                      raw_dir=args.raw)
     width = max(len(k) for k in result.metrics)
     for name, value in sorted(result.metrics.items()):
         print(f"  {name:<{width}}  {value:.4f}")
@@ -290,7 +296,8 @@ def cmd_dialog(args: argparse.Namespace) -> None:
     from scene2img.serving.commands import dialog_files, read_script
 
     lines = read_script(args.script) if args.script else _typed_lines()
-    for line in dialog_files(lambda: _load_model(args), args.session, lines, args.seed):
+    for line in dialog_files(lambda: _load_model(args), args.session, lines, args.seed,
+                             args.upscale):
         print(line, flush=True)
 
 
@@ -375,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--max-steps", type=int, default=None,
                    help="default: train_upscaler.max_steps")
+    p.add_argument("--image-model", type=Path, default=None,
+                   help="image_model.pt: also score on its images of the test layouts (and "
+                        "fine-tune on them with train_upscaler.finetune_generated=true)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_params_options(p)
     p.set_defaults(func=cmd_train_upscaler)
@@ -385,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="layout_model.pt: also evaluate graph -> predicted layout -> image")
     p.add_argument("--out", type=Path, required=True, help="folder for metrics.json and reports")
     p.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    p.add_argument("--upscaler-model", type=Path, default=None,
+                   help="upscaler_model.pt: also measure the upscaled images (fid_512_rdn_x4_...) "
+                        "against the raw images (needs --raw)")
+    p.add_argument("--raw", type=Path, default=None,
+                   help="the raw dataset the processed one was made from (with --upscaler-model)")
     _add_params_options(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -397,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the processed dataset they were trained on")
     p.add_argument("--evaluation", type=Path, required=True, help="metrics.json of evaluate")
     p.add_argument("--upscaler-model", type=Path, default=None,
-                   help="upscaler_model.pt of train-upscaler: the model then serves `upscale`")
+                   help="upscaler_model.pt of train-upscaler: the model then serves `upscale`; "
+                        "refused unless its recorded test PSNR beats bicubic's by more than "
+                        "register.upscaler_margin_db")
     p.add_argument("--name", default=None, help="registered model name (default: register.name; "
                    "BachGAN: register.bachgan_name)")
     _add_params_options(p)
@@ -448,13 +465,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dialog", help="build and correct a picture one instruction at a time")
     p.add_argument("--model", required=True,
-                   help="a model folder (layout_model.pt, image_model.pt) or models:/NAME@alias")
+                   help="a model folder (layout_model.pt, image_model.pt; upscaler_model.pt if "
+                        "any) or models:/NAME@alias")
     p.add_argument("--script", type=Path, default=None,
                    help="instructions, one a line (default: type them at a prompt)")
     p.add_argument("--session", type=Path, default=Path("dialog-session"),
                    help="folder keeping the session (resumed if it holds one); pictures, "
                         "layouts, turns.txt, session.json (default: dialog-session)")
     p.add_argument("--seed", type=int, default=0, help="a new session's seed (default 0)")
+    p.add_argument("--upscale", type=int, default=None, metavar="FACTOR",
+                   help="write each picture taken up by the model's upscaler: its factor, 2 or "
+                        "4 as trained; the model must hold one")
     _add_params_options(p)
     p.set_defaults(func=cmd_dialog)
 

@@ -337,6 +337,8 @@ class TrainUpscalerParams:
     augment: bool  # random 90-degree rotations (flips: data.flip)
     val_every_n_steps: int
     strip_images: int  # validation rows in the MLflow strip LR | bicubic | ours | HR
+    finetune_generated: bool  # then fine-tune on generated images of the training layouts
+    finetune_steps: int  # its optimiser steps
 
     def __post_init__(self) -> None:
         if self.scale not in (2, 4):
@@ -382,6 +384,7 @@ class RegisterParams:
     gate_metric: str  # lower is better; named with the protocol (fid -> fid_<backbone>_<split>)
     gate_mode: str  # gt-layout | pred-layout: the end-to-end model is judged on pred-layout
     bachgan_name: str  # BachGAN's registered model (its own: `promote` never compares families)
+    upscaler_margin_db: float  # an upscaler's test PSNR must beat bicubic's by more than this
 
 
 @dataclass

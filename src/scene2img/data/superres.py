@@ -26,12 +26,14 @@ from torch.utils.data import Dataset
 
 from scene2img.config import PreprocessParams
 from scene2img.data.drops import DropCounts
+from scene2img.data.encode import ImageSkipped, load_resized
 from scene2img.data.processed import split_url
 from scene2img.data.shards import ShardReader
 from scene2img.data.sources import read_source
 from scene2img.errors import DataError
 
-__all__ = ["SuperResDataset", "bicubic_downscale", "load_rgb", "nearest_upscale",
+__all__ = ["PairedCrops", "SuperResDataset", "bicubic_downscale", "load_rgb", "nearest_upscale",
+           "raw_resized",
            "bicubic_upscale", "raw_image_paths", "shave", "split_image_ids"]
 
 
@@ -60,6 +62,17 @@ def raw_image_paths(
                         f"dataset are not in this raw {params.source} dataset (e.g. image "
                         f"{missing[0]!r}); pass the raw folder it was preprocessed from")
     return [where[i] for i in image_ids]
+
+
+def raw_resized(path: Path, side: int) -> torch.Tensor:
+    """A raw image resized to `side` x `side` as preprocess resizes it to `image_size`
+    (`data.encode.load_resized`): the real image of a layout at another size, [3, side, side]
+    uint8; a `DataError` naming the file if it is no longer readable."""
+    try:
+        pixels = load_resized(path, side)[0]  # [side, side, 3] uint8
+    except ImageSkipped as exc:
+        raise DataError(f"{exc}; the raw dataset changed since preprocessing") from None
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,3 +182,54 @@ class SuperResDataset(Dataset):
 
     def _pair(self, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"lr": bicubic_downscale(hr, self.scale), "hr": hr}
+
+
+class PairedCrops:
+    """Aligned (LR, HR) images given as tensors, e.g. generated images and the real images of
+    the same layouts: `batch(step)` draws aligned random crops (LR `patch`, HR `patch * scale`),
+    flips and 90-degree rotations from (seed, step) alone; `centre()` gives the centre crops
+    (HR `eval_size`) for scoring. Pixels are uint8 in, [0, 1] floats out."""
+
+    def __init__(
+        self,
+        lr: torch.Tensor,  # [N, 3, h, w] uint8
+        hr: torch.Tensor,  # [N, 3, s*h, s*w] uint8
+        scale: int,
+        patch: int,  # LR crop side
+        seed: int = 0,
+    ) -> None:
+        if lr.shape[0] != hr.shape[0] or hr.shape[-2:] != tuple(scale * n for n in lr.shape[-2:]):
+            raise ValueError(f"LR {list(lr.shape)} and HR {list(hr.shape)} are not x{scale} pairs")
+        if min(lr.shape[-2:]) < patch:
+            raise DataError(f"{lr.shape[-1]} px images are smaller than the {patch} px patch")
+        self.lr, self.hr, self.scale, self.patch, self.seed = lr, hr, scale, patch, seed
+
+    def __len__(self) -> int:
+        return len(self.lr)
+
+    def batch(self, step: int, size: int) -> dict[str, torch.Tensor]:
+        """`size` random aligned crops: {"lr": [B, 3, p, p], "hr": [B, 3, s*p, s*p]}."""
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        h, w = self.lr.shape[-2:]
+        p, s = self.patch, self.scale
+        lrs, hrs = [], []
+        for _ in range(size):
+            i, top, left, flip, rot = (int(torch.randint(n, (1,), generator=gen))
+                                       for n in (len(self), h - p + 1, w - p + 1, 2, 4))
+            lr = self.lr[i, :, top:top + p, left:left + p]
+            hr = self.hr[i, :, s * top:s * (top + p), s * left:s * (left + p)]
+            if flip:
+                lr, hr = lr.flip(-1), hr.flip(-1)
+            lrs.append(lr.rot90(rot, dims=(-2, -1)))
+            hrs.append(hr.rot90(rot, dims=(-2, -1)))
+        return {"lr": torch.stack(lrs).float() / 255, "hr": torch.stack(hrs).float() / 255}
+
+    def centre(self, eval_size: int, batch_size: int) -> list[dict[str, torch.Tensor]]:
+        """The centre crops (HR `eval_size`, LR `eval_size / scale`) in batches."""
+        side = min(eval_size // self.scale, *self.lr.shape[-2:])
+        h, w = self.lr.shape[-2:]
+        top, left, s = (h - side) // 2, (w - side) // 2, self.scale
+        lr = self.lr[:, :, top:top + side, left:left + side]
+        hr = self.hr[:, :, s * top:s * (top + side), s * left:s * (left + side)]
+        return [{"lr": lr[k:k + batch_size].float() / 255, "hr": hr[k:k + batch_size].float() / 255}
+                for k in range(0, len(self), batch_size)]

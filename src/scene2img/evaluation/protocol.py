@@ -6,7 +6,8 @@ every result (metrics.json, MLflow tags), and `comparable()` says whether two re
 compared, and if not, why: the promotion gate uses it.
 
 Metric names carry the protocol's backbone and split (`fid_inception_test`,
-`fid_random-inception_test`), so a number from the random backbone can never pass for FID.
+`fid_random-inception_test`), so a number from the random backbone can never pass for FID; images
+taken up by an upscaler also carry its size and name (`fid_512_rdn_x4_inception_test`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Protocol:
     masks: str = "regressed"  # G's own masks | "ground-truth" (the data's) | "layout-model" |
     # "retrieved-backgrounds" (BachGAN: the boxes with label maps retrieved from its memory bank)
     generator_weights: str = "unrecorded"  # e.g. "ema (decay 0.999); batch norm recomputed ..."
+    upscaler: str = "none"  # or "rdn_x4:<weights sha256>": generated images taken up to image_size
     seed: int = 0
     num_real: int = 0  # images, filled in by the evaluation
     num_generated: int = 0
@@ -91,8 +93,11 @@ class Protocol:
                 raise ConfigError(f"protocol {name} must be a positive integer, got {value!r}")
 
     def metric_name(self, metric: str) -> str:
-        """`{metric}_{backbone}_{split}`, plus `_predlayout` for predicted layouts."""
+        """`{metric}_{backbone}_{split}`, plus `_predlayout` for predicted layouts; with an
+        upscaler, `{metric}_{image_size}_{upscaler}_...` (`fid_512_rdn_x4_inception_test`)."""
         suffix = "_predlayout" if self.mode == "pred-layout" else ""
+        if self.upscaler != "none":
+            metric = f"{metric}_{self.image_size}_{self.upscaler.split(':')[0]}"
         return f"{metric}_{self.backbone}_{self.split}{suffix}"
 
     def comparable(self, other: Protocol) -> tuple[bool, list[str]]:

@@ -1,8 +1,11 @@
-"""PSNR and SSIM of the upscaler against bicubic and nearest-neighbour upscaling.
+"""PSNR and SSIM (and LPIPS, when its network is given) of the upscaler against bicubic and
+nearest-neighbour upscaling.
 
 The protocol (in every metric name): the images' split, the scale, RGB in [0, 1], `scale`
 border pixels shaved (as RDN's evaluation). RDN's paper scores the Y channel of YCbCr; we score
-RGB, which is what users see (RGB PSNR is lower than Y PSNR for the same images).
+RGB, which is what users see (RGB PSNR is lower than Y PSNR for the same images). LPIPS is the
+mean distance between each upscaled image and its HR image, with the network `load_lpips` builds
+from a configured local weights file (`evaluate.lpips_weights`; nothing is downloaded).
 
 Example:
     >>> import torch
@@ -24,6 +27,7 @@ from torch import nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from scene2img.data.superres import bicubic_upscale, nearest_upscale, shave
+from scene2img.evaluation.diversity import DiversityLPIPS
 
 __all__ = ["upscaler_scores"]
 
@@ -34,8 +38,11 @@ def upscaler_scores(
     batches: Iterable[dict[str, torch.Tensor]],  # {"lr", "hr"}, e.g. a SuperResDataset loader
     scale: int,
     split: str,  # named in the metrics: test | val
+    lpips: nn.Module | None = None,  # from `evaluation.diversity.load_lpips`; None: no LPIPS
+    lpips_name: str = "lpips",  # its metric name, e.g. "lpips-alex"
 ) -> dict[str, float]:
-    """`{split}/x{scale}/{psnr,ssim}/{rdn,bicubic,nearest}` over all batches."""
+    """`{split}/x{scale}/{psnr,ssim}/{rdn,bicubic,nearest}` over all batches, and
+    `{split}/x{scale}/{lpips_name}/...` (lower is closer) with `lpips`."""
     methods: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
         "rdn": lambda lr: net(lr).clamp(0, 1),
         "bicubic": lambda lr: bicubic_upscale(lr, scale),
@@ -45,11 +52,18 @@ def upscaler_scores(
     metrics = {(m, k): make() for m in methods for k, make in (
         ("psnr", lambda: PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3))),
         ("ssim", lambda: StructuralSimilarityIndexMeasure(data_range=1.0)))}
+    kinds = ("psnr", "ssim")
+    if lpips is not None:  # a mean distance over (SR, HR) pairs, as DiversityLPIPS measures it
+        metrics.update({(m, lpips_name): DiversityLPIPS(lpips) for m in methods})
+        kinds += (lpips_name,)
     for batch in batches:
         hr = shave(batch["hr"].float(), scale)
         for name, up in methods.items():
             sr = shave(up(batch["lr"].float()), scale)
-            for kind in ("psnr", "ssim"):
-                metrics[name, kind].update(sr, hr)
+            for kind in kinds:
+                if kind in ("psnr", "ssim"):
+                    metrics[name, kind].update(sr, hr)
+                else:
+                    metrics[name, kind].update(sr * 2 - 1, hr * 2 - 1)  # LPIPS takes [-1, 1]
     return {f"{split}/x{scale}/{kind}/{name}": float(m.compute())
             for (name, kind), m in metrics.items()}

@@ -43,10 +43,13 @@ STEP_PARAMS: dict[str, tuple[str, ...]] = {
     "preprocess": ("preprocess",),
     "train_layout": ("train_layout", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
     "train_image": ("train_image", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
-    # The raw images are read through the source reader: `source` and its options.
-    "train_upscaler": ("train_upscaler", *_SOURCE_KEYS, "data", "trainer", "tracking"),
+    # The raw images are read through the source reader: `source` and its options; LPIPS
+    # scores use the evaluation's LPIPS weights when they are configured.
+    "train_upscaler": ("train_upscaler", *_SOURCE_KEYS, "evaluate.lpips_weights",
+                       "evaluate.lpips_net", "data", "trainer", "tracking"),
     "train_bachgan": ("train_bachgan", "data", "trainer", "tracking", *_TRAINJOB_KEYS),
-    "evaluate": ("evaluate", "tracking", "pipeline.gate"),
+    # With an upscaler, the real images at the upscaled size are read through it too.
+    "evaluate": ("evaluate", *_SOURCE_KEYS, "tracking", "pipeline.gate"),
     "register": ("register", "serve", "tracking"),
     "promote": ("promote", "register.name", "tracking"),
 }

@@ -118,18 +118,24 @@ def dialog_files(
     session: Path,  # the session folder: resumed if it holds one (`serving.dialog.folder`)
     instructions: Iterable[str],  # one instruction each (a script's lines, or typed ones)
     seed: int = 0,  # a new session's seed (a resumed one keeps its own)
+    upscale: int | None = None,  # take each picture up by the model's upscaler (its factor)
 ) -> Iterator[str]:
-    """Run dialog turns, keeping the session in `session`; yields one line per turn."""
+    """Run dialog turns, keeping the session in `session`; yields one line per turn. With
+    `upscale`, the pictures written are taken up (the session keeps them as generated)."""
     from scene2img.serving.dialog.folder import open_session, run_turns
 
     checked_seed = check_seed(seed, "--seed")
     if session.exists() and not session.is_dir():
         raise ConfigError(f"--session {session}: not a folder")
-    dialog = open_session(require_editable(load_model(), "dialog"), session, checked_seed or 0)
+    model = require_editable(load_model(), "dialog")
+    factor = model.check_upscale(upscale, "--upscale")
+    dialog = open_session(model, session, checked_seed or 0)
     if dialog.state["turns"]:
         yield (f"resumed {session}: {len(dialog.state['turns'])} turns; now "
                f"{dialog.scene.listing()}")
-    for number, turn in run_turns(dialog, instructions, session):
-        shown = f" -> {session / f'{number:03d}.png'}" if turn.generation is not None else ""
+    size = "" if factor == 1 else f" (upscaled x{factor})"
+    for number, turn in run_turns(dialog, instructions, session, factor):
+        shown = f" -> {session / f'{number:03d}.png'}{size}" if turn.generation is not None \
+            else ""
         yield f"turn {number}: {turn.message if turn.ok else 'nothing done: ' + turn.message}" \
               f"{shown}"

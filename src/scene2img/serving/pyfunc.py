@@ -15,8 +15,10 @@ null without one), so `mlflow models` and the registry show whether a version ca
 
 A dialog turn (`scene2img.serving.dialog`) is answered statelessly: a request with an
 `instruction` column (and `dialog_state`: the `dialog_state` the previous answer returned, or null
-to start a session; `seed` seeds a new session) gets, per record, the picture, its layout, the
-new `dialog_state` (JSON) and `message` ("added car #3 (red) left of bus #2"). An instruction
+to start a session; `seed` seeds a new session; `upscale` as above: the picture taken up, the
+state that of the picture as generated) gets, per record, the picture, its layout, `image_size`
+and `upscale`, the new `dialog_state` (JSON) and `message` ("added car #3 (red) left of bus #2").
+An instruction
 that fails (an unknown word, a reference to nothing) or a bad state is HTTP 400 with the message;
 the client keeps its previous state, so the scene stays as it was.
 
@@ -72,7 +74,7 @@ if TYPE_CHECKING:
 COLUMNS = ("scene_graph", "seed", "upscale")
 BACHGAN_OUTPUT_COLUMNS = ["image_png_base64", "layout", "seed", "image_size",
                           "background_png_base64", "retrieved"]
-DIALOG_COLUMNS = ("instruction", "dialog_state", "seed")
+DIALOG_COLUMNS = ("instruction", "dialog_state", "seed", "upscale")
 OUTPUT_COLUMNS = ["image_png_base64", "layout", "seed", "image_size", "upscale"]
 DIALOG_OUTPUT_COLUMNS = [*OUTPUT_COLUMNS, "dialog_state", "message"]
 SERVER_TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"  # set by `mlflow models serve`
@@ -225,8 +227,10 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
         server = os.environ.get(SERVER_TIMEOUT_ENV, "")
         return min(budget, float(server)) if server.replace(".", "", 1).isdigit() else budget
 
-    def check_dialog_request(self, model_input: pd.DataFrame) -> list[tuple[Any, str, int]]:
-        """Every dialog record checked before any work: (state or None, instruction, seed)."""
+    def check_dialog_request(self, model_input: pd.DataFrame
+                             ) -> list[tuple[Any, str, int, int]]:
+        """Every dialog record checked before any work: (state or None, instruction, seed,
+        upscaling factor)."""
         from scene2img.serving.dialog.session import MAX_INSTRUCTION_CHARS, check_dialog_state
         from scene2img.serving.schema import check_json_size, load_json_text
 
@@ -234,7 +238,7 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
         unknown = [str(c) for c in model_input.columns if c not in DIALOG_COLUMNS]
         if unknown:
             raise _refuse(f"unknown column(s) {show(unknown)} in a dialog turn; expected "
-                          "instruction, dialog_state and seed")
+                          "instruction, dialog_state, seed and upscale")
         if len(model_input) > limits.max_records:
             raise _refuse(f"{len(model_input)} dialog turns in one request; at most "
                           f"{limits.max_records}")
@@ -242,10 +246,11 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
         states = model_input["dialog_state"].tolist() if "dialog_state" in model_input \
             else [None] * n
         seeds = model_input["seed"].tolist() if "seed" in model_input else [None] * n
+        factors = model_input["upscale"].tolist() if "upscale" in model_input else [None] * n
         checked = []
         try:
-            for i, (text, state, seed) in enumerate(zip(model_input["instruction"].tolist(),
-                                                        states, seeds, strict=True)):
+            for i, (text, state, seed, factor) in enumerate(zip(
+                    model_input["instruction"].tolist(), states, seeds, factors, strict=True)):
                 if not isinstance(text, str) or len(text) > MAX_INSTRUCTION_CHARS:
                     raise _refuse(f"instruction[{i}]: expected text of at most "
                                   f"{MAX_INSTRUCTION_CHARS} characters")
@@ -259,7 +264,9 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
                 if state is not None:
                     state = check_dialog_state(self.model, state, where)
                 seed = None if seed is pd.NA else seed
-                checked.append((state, text, check_seed(seed, f"seed[{i}]") or 0))
+                factor = None if factor is pd.NA else factor
+                checked.append((state, text, check_seed(seed, f"seed[{i}]") or 0,
+                                self.model.check_upscale(factor, f"upscale[{i}]")))
         except Scene2ImgError as exc:
             raise _refuse(str(exc)) from None
         return checked
@@ -269,12 +276,16 @@ class SceneGraphToImageModel(mlflow.pyfunc.PythonModel):
         from scene2img.serving.dialog.session import Dialog, seal
 
         rows = []
-        for i, (state, text, seed) in enumerate(self.check_dialog_request(model_input)):
+        for i, (state, text, seed, factor) in enumerate(self.check_dialog_request(model_input)):
             dialog = Dialog(self.model, state, seed)
             turn = dialog.turn(text)
             if not turn.ok:
                 raise _refuse(f"instruction[{i}]: {turn.message} (the scene is unchanged)")
-            rows.append({**output_row(turn.generation, dialog.state["seed"]),
+            try:  # the picture taken up; the state stays that of the picture as generated
+                picture = self.model.upscaled(turn.generation, factor)
+            except Scene2ImgError as exc:
+                raise _refuse(f"instruction[{i}]: {exc}") from None
+            rows.append({**output_row(picture, dialog.state["seed"]),
                          "dialog_state": json.dumps(seal(dialog.state)),
                          "message": turn.message})
         return pd.DataFrame(rows, columns=DIALOG_OUTPUT_COLUMNS)

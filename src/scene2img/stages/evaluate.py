@@ -9,12 +9,20 @@ bank, as served (`models.bachgan.BachGANWithMemory`); its protocol records
 Writes `metrics.json` (a DVC metric): all metrics (names carry backbone, split and mode), the
 protocol of each mode, per-class SceneFID and notes; and per mode a sample grid and an HTML
 report, all logged to MLflow with the protocol as tags.
+
+With an upscaler (`upscaler_model`, and the raw dataset the processed one was made from), each
+mode is measured a second time at the upscaled size under its own protocol
+(`{mode}_512_rdn_x4`): the same generated images (same seed, same latents), taken up by the
+upscaler as serving does, against the split's real images resized from the raw files to 512 px as
+preprocess resizes them to 128 (`fid_512_rdn_x4_inception_test_predlayout` beside
+`fid_inception_test_predlayout`). Only the metrics named with the upscaler are kept from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +34,16 @@ from torch.utils.data import DataLoader
 from scene2img.config import Params
 from scene2img.data.dataset import SceneGraphDataset
 from scene2img.data.processed import manifest_sha256, read_manifest
+from scene2img.data.superres import raw_image_paths, raw_resized, split_image_ids
 from scene2img.errors import ConfigError, DataError
-from scene2img.evaluation.backbones import build_backbone
+from scene2img.evaluation.backbones import build_backbone, sha256_state
 from scene2img.evaluation.evaluator import (
     Generated,
     RealFeatures,
     build_protocol,
     evaluate_images,
 )
+from scene2img.evaluation.images import to_uint8
 from scene2img.evaluation.protocol import RETRIEVED_BACKGROUNDS
 from scene2img.evaluation.report import write_grid, write_report
 from scene2img.files import atomic_write_json
@@ -50,6 +60,7 @@ from scene2img.training.export import (
     load_bachgan,
     load_generator,
     load_layout_model,
+    load_upscaler,
     report_file,
     samples_file,
     takes_masks,
@@ -119,6 +130,30 @@ def bachgan_generate_fn(exported: BachGANExport, device: str | torch.device):
     return generate
 
 
+def upscaled_generate_fn(generate, upscaler: torch.nn.Module):
+    """`generate` with its images taken up by `upscaler`, as serving does
+    (`SceneToImage.upscaled`): rounded to 8 bits first (the image as it would be saved)."""
+
+    @torch.no_grad()
+    def generate_up(batch: dict[str, torch.Tensor], sample: int):
+        out = generate(batch, sample)
+        images = out.images if isinstance(out, Generated) else out  # [B, 3, S, S], [-1, 1]
+        lr = to_uint8(images).float() / 255  # [B, 3, S, S] in [0, 1], 8-bit
+        sr = upscaler(lr).clamp(0, 1) * 2 - 1  # [B, 3, fS, fS] in [-1, 1]
+        return Generated(sr, out.boxes) if isinstance(out, Generated) else sr
+
+    return generate_up
+
+
+def raw_batches(loader: DataLoader, paths: list[Path], size: int
+                ) -> Iterator[dict[str, torch.Tensor]]:
+    """`loader`'s batches with `image` replaced by the raw image of each record (by its `index`
+    in the split), resized to `size` x `size` as preprocess resizes (`data.encode`)."""
+    for batch in loader:
+        images = torch.stack([raw_resized(paths[i], size) for i in batch["index"].tolist()])
+        yield {**batch, "image": images.float() / 127.5 - 1}  # [B, 3, size, size] in [-1, 1]
+
+
 def evaluate(
     data_url: str,  # processed dataset
     image_model: Path,  # image_model.pt (EMA generator)
@@ -127,9 +162,15 @@ def evaluate(
     params: Params,
     log_to_mlflow: bool = True,
     kfp_run_id: str | None = None,  # the KFP run that launched this (a lineage tag)
+    upscaler_model: Path | None = None,  # upscaler_model.pt: also measured at the upscaled size
+    raw_dir: Path | None = None,  # the raw dataset: the real images at the upscaled size
 ) -> EvaluateResult:
-    """Evaluate the generator (and the layout model) on `params.evaluate.split`."""
+    """Evaluate the generator (and the layout model) on `params.evaluate.split`; with an
+    upscaler, also its upscaled images against the raw images at that size."""
     p = params.evaluate
+    if (upscaler_model is None) != (raw_dir is None):
+        raise ConfigError("evaluate: --upscaler-model and --raw go together (the real images at "
+                          "the upscaled size are read from the raw dataset)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -158,10 +199,17 @@ def evaluate(
     manifest = read_manifest(data_url)
     dataset = SceneGraphDataset(data_url, p.split, gen_config["max_objects"], vocab=vocab)
     loader = DataLoader(dataset, batch_size=p.batch_size, shuffle=False)
+    upscaler, raw_paths = None, []
+    if upscaler_model is not None:
+        upscaler, up_config = load_upscaler(upscaler_model)
+        upscaler = upscaler.to(device)
+        up_tag = f"rdn_x{up_config['scale']}:{sha256_state(upscaler.state_dict())}"
+        raw_paths = raw_image_paths(raw_dir, params.preprocess, split_image_ids(data_url, p.split))
 
     report: dict = {"metrics": {}, "protocols": {}, "per_class_scenefid": {}, "notes": {}}
     artifacts = []
-    real_features = RealFeatures()  # the modes share the real images: the backbone sees them once
+    # The modes share the real images (and, upscaled, the raw ones): the backbone sees them once.
+    real_features, real_upscaled = RealFeatures(), RealFeatures()
     for mode in modes:
         protocol = build_protocol(p, backbone, manifest["params"]["image_size"],
                                   manifest_sha256(data_url), manifest["source"], mode,
@@ -182,6 +230,18 @@ def evaluate(
         artifacts.append(write_grid(result, out_dir / samples_file(mode)))
         artifacts.append(write_report(result, out_dir / report_file(mode),
                                       title=f"scene2img evaluation ({mode}, {p.split})"))
+        if upscaler is not None:
+            up = dataclasses.replace(protocol, upscaler=up_tag,
+                                     image_size=protocol.image_size * upscaler.scale)
+            tag = f"{up.image_size}_{up_tag.split(':')[0]}"
+            result = evaluate_images(raw_batches(loader, raw_paths, up.image_size),
+                                     upscaled_generate_fn(generate, upscaler), up, device,
+                                     backbone=backbone, class_names=vocab.object_idx_to_name,
+                                     max_images=p.max_images, report_samples=1, progress=True,
+                                     real_features=real_upscaled)
+            report["metrics"].update({k: v for k, v in result.metrics.items() if f"_{tag}_" in k})
+            report["protocols"][f"{mode}_{tag}"] = result.protocol.to_dict()
+            report["notes"][f"{mode}_{tag}"] = result.notes
     metrics_path = atomic_write_json(out_dir / METRICS_FILE, report)
 
     run_id = None

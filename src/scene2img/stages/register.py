@@ -7,12 +7,17 @@ same tags (and `scene2img.family`), so that the promotion gate, which compares v
 registered model, never compares the two families. Its gate is its gt-layout evaluation (a
 BachGAN model's input is a layout: there is no predicted-layout mode); `evaluate` measures it
 with the test layouts' backgrounds retrieved from the export's memory bank.
+
+An upscaler is registered with the model only if it beats bicubic: its test PSNR, recorded in its
+export by `train_upscaler`, must exceed bicubic's on the same images by more than
+`register.upscaler_margin_db`; otherwise nothing is registered (`check_upscaler`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +26,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from scene2img.config import Params
-from scene2img.errors import DataError, TrackingError
+from scene2img.errors import DataError, ModelError, TrackingError
 from scene2img.serving.attributes import attribute_statistics
 from scene2img.serving.bachgan import LayoutToImage
 from scene2img.serving.pipeline import SceneToImage
@@ -30,12 +35,13 @@ from scene2img.serving.schema import SceneGraph, SceneObject
 from scene2img.tracking.experiments import training_experiment
 from scene2img.tracking.lineage import lineage_tags, run_name
 from scene2img.tracking.promotion import TAG_GATE_METRIC, TAG_METRIC_PREFIX, TAG_PROTOCOL
-from scene2img.training.export import ATTRIBUTE_STATS_FILE
+from scene2img.training.export import ATTRIBUTE_STATS_FILE, upscaler_record
 
 LOSTGAN, BACHGAN = "lostgan", "bachgan"  # the model families (tag `scene2img.family`)
 BACHGAN_GATE_MODE = "gt-layout"  # BachGAN is given the layout: its one evaluation mode
 
 log = logging.getLogger(__name__)
+TAG_UPSCALER = "scene2img.upscaler"  # the upscaler's run and test PSNR, JSON (a version tag)
 
 
 @dataclass
@@ -112,6 +118,7 @@ def _log_and_register(
     gate: tuple[str, dict, dict[str, float]],  # `_gate`
     description: str,  # the version's, after the gate's value
     kfp_run_id: str | None,
+    version_tags: dict[str, str] | None = None,  # more tags of the version
 ) -> RegisterResult:
     """Log the pyfunc in a `register` run and register it as a version of `name` whose tags
     carry the gate metric, the protocol, every metric and the lineage."""
@@ -126,7 +133,8 @@ def _log_and_register(
         info = mlflow.pyfunc.log_model(name="model", **arguments)
     version_tags = {**tags, TAG_GATE_METRIC: gate_metric,
                     TAG_PROTOCOL: json.dumps(protocol, sort_keys=True),
-                    **{TAG_METRIC_PREFIX + k: repr(float(v)) for k, v in metrics.items()}}
+                    **{TAG_METRIC_PREFIX + k: repr(float(v)) for k, v in metrics.items()},
+                    **(version_tags or {})}
     try:
         mv = mlflow.register_model(info.model_uri, name, tags=version_tags)
     except mlflow.exceptions.MlflowException as exc:
@@ -139,6 +147,30 @@ def _log_and_register(
                           gate_metric, value)
 
 
+def check_upscaler(
+    path: Path,  # upscaler_model.pt from train-upscaler
+    margin_db: float,  # register.upscaler_margin_db
+) -> dict[str, object]:
+    """The upscaler's recorded test figures, if its PSNR beats bicubic's by more than
+    `margin_db`; otherwise `ModelError`, one line naming the file, its run and its figures."""
+    config, extra = upscaler_record(path)
+    s, run_id = config.get("scale"), extra.get("mlflow_run_id")
+    who = f"upscaler {path}" + (f" (MLflow run {run_id})" if run_id else "")
+    metrics = extra.get("metrics") if isinstance(extra.get("metrics"), dict) else {}
+    ours, bicubic = metrics.get(f"test/x{s}/psnr/rdn"), metrics.get(f"test/x{s}/psnr/bicubic")
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (ours, bicubic)):
+        raise ModelError(f"{who}: no recorded x{s} test PSNR of the upscaler and bicubic "
+                         f"(test/x{s}/psnr/rdn, test/x{s}/psnr/bicubic in the export); export "
+                         "it with `scene2img train-upscaler`, which scores it")
+    if ours - bicubic <= margin_db:
+        raise ModelError(f"{who}: x{s} test PSNR {ours:.2f} dB vs bicubic {bicubic:.2f} dB "
+                         f"({ours - bicubic:+.2f} dB), not more than register.upscaler_margin_db "
+                         f"= {margin_db:g} dB above; nothing registered (train it longer, or "
+                         "register without --upscaler-model)")
+    return {"scale": s, "mlflow_run_id": run_id, "test_psnr": float(ours),
+            "test_psnr_bicubic": float(bicubic)}
+
+
 def register(
     layout_model: Path,  # layout_model.pt from train-layout
     image_model: Path,  # image_model.pt from train-image
@@ -149,8 +181,11 @@ def register(
     upscaler_model: Path | None = None,  # upscaler_model.pt from train-upscaler: served `upscale`
 ) -> RegisterResult:
     """Log and register the end-to-end model; tags carry metrics, protocol and lineage. With
-    `upscaler_model`, the model also upscales its images when a request asks (`upscale`)."""
+    `upscaler_model`, the model also upscales its images when a request asks (`upscale`); it
+    must pass `check_upscaler` first."""
     gate = _gate(evaluation, params.register.gate_mode, params.register.gate_metric)
+    upscaler_figures = None if upscaler_model is None \
+        else check_upscaler(Path(upscaler_model), params.register.upscaler_margin_db)
     model = SceneToImage.from_files(layout_model, image_model, limits=params.serve,
                                     upscaler_path=upscaler_model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -163,7 +198,9 @@ def register(
         upscaler = f"x{model.upscale_factor}" if model.upscaler is not None else "none"
         return _log_and_register(params, params.register.name, LOSTGAN,
                                  f"register {model.generator_config['generator']}", data_url,
-                                 arguments, gate, f"upscaler {upscaler}", kfp_run_id)
+                                 arguments, gate, f"upscaler {upscaler}", kfp_run_id,
+                                 None if upscaler_figures is None else
+                                 {TAG_UPSCALER: json.dumps(upscaler_figures, sort_keys=True)})
 
 
 def register_bachgan(

@@ -49,7 +49,7 @@ __all__ = ["ATTRIBUTE_STATS_FILE", "BACHGAN_MODEL_FILE", "FORMAT_VERSION", "IMAG
            "MemoryBankExport", "check_mask_sizes", "export_bachgan", "export_generator",
            "export_kind", "export_layout_model", "export_upscaler", "generator_from_config",
            "load_bachgan", "load_generator", "load_layout_model", "load_upscaler", "masks_source",
-           "report_file", "samples_file", "takes_masks"]
+           "report_file", "samples_file", "takes_masks", "upscaler_record"]
 
 LAYOUT_MODEL_FILE = "layout_model.pt"  # train_layout's export
 IMAGE_MODEL_FILE = "image_model.pt"  # train_image's export
@@ -248,6 +248,15 @@ def load_upscaler(path: str | Path) -> tuple[RDN, dict[str, Any]]:
         raise ModelError(f"{path}: upscaler config and weights do not fit this code "
                          f"({type(exc).__name__}: {exc}); re-export the model") from None
     return net.eval(), config
+
+
+def upscaler_record(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An exported upscaler's `(config, extra)`: its sizes and what its training recorded beside
+    the weights (`train_upscaler`: `metrics` with the test PSNR / SSIM of RDN, bicubic and
+    nearest, `mlflow_run_id`, `params`, `data`, `raw`), without building the network."""
+    payload = _load(path, UPSCALER)
+    extra = payload.get("extra")
+    return dict(payload["config"]), dict(extra) if isinstance(extra, dict) else {}
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,12 +19,18 @@ from torch.utils.data import DataLoader
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from scene2img.config import TrainUpscalerParams
-from scene2img.data.superres import SuperResDataset, bicubic_upscale, nearest_upscale, shave
+from scene2img.data.superres import (
+    PairedCrops,
+    SuperResDataset,
+    bicubic_upscale,
+    nearest_upscale,
+    shave,
+)
 from scene2img.models.upscaler import RDN
 from scene2img.training.image_module import image_grid
 from scene2img.training.sampling import DataPosition, ResumableBatchSampler, ResumableLoader
 
-__all__ = ["SuperResDataModule", "UpscalerModule", "build_rdn", "superres_strip"]
+__all__ = ["SuperResDataModule", "UpscalerModule", "build_rdn", "finetune", "superres_strip"]
 
 
 def build_rdn(params: TrainUpscalerParams) -> RDN:
@@ -137,3 +143,24 @@ class UpscalerModule(pl.LightningModule):
             return
         logger.experiment.log_image(logger.run_id, self.strip,
                                     artifact_file=f"strips/step_{self.global_step:07d}.png")
+
+
+def finetune(
+    net: RDN,  # trained on real images; fine-tuned in place
+    pairs: PairedCrops,  # generated images (LR) and the real images of their layouts (HR)
+    params: TrainUpscalerParams,  # finetune_steps, batch_size, lr, betas, seed
+) -> list[float]:
+    """Fine-tune `net` on `pairs` with RDN's L1 loss and Adam (a plain loop, on the CPU or
+    where `net` is); returns the loss of each step. The same seed gives the same steps."""
+    opt = torch.optim.Adam(net.parameters(), lr=params.lr, betas=tuple(params.betas))
+    device = next(net.parameters()).device
+    net.train()
+    losses = []
+    for step in range(params.finetune_steps):
+        batch = pairs.batch(step, params.batch_size)
+        loss = F.l1_loss(net(batch["lr"].to(device)), batch["hr"].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses

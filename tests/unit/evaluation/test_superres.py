@@ -46,3 +46,23 @@ def test_scores_match_a_hand_computation_and_order_the_baselines():
 def test_docstring_example():
     result = doctest.testmod(superres, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+
+def test_lpips_when_its_network_is_given(tmp_path):
+    """With LPIPS (AlexNet features from a local file, seeded random values: no download), the
+    scores add a mean distance per method; without it, none."""
+    from torchvision.models import alexnet
+
+    from scene2img.evaluation.diversity import load_lpips
+
+    torch.manual_seed(0)
+    path = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.save({k: v for k, v in alexnet(weights=None).state_dict().items()
+                if k.startswith("features.")}, path)
+    hr = _smooth(2, 64)
+    batches = [{"lr": bicubic_downscale(hr, 2), "hr": hr}]
+    scores = upscaler_scores(Bicubic(), batches, 2, "test", load_lpips(path), "lpips-alex")
+    assert scores["test/x2/lpips-alex/rdn"] == scores["test/x2/lpips-alex/bicubic"] > 0
+    assert scores["test/x2/lpips-alex/nearest"] != scores["test/x2/lpips-alex/bicubic"]
+    assert "test/x2/lpips-alex/rdn" not in upscaler_scores(Bicubic(), batches, 2, "test")

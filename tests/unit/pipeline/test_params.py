@@ -48,8 +48,8 @@ def test_a_changed_key_changes_only_the_steps_that_read_it():
     for override, changed in [
         ("train_image.lr_g=0.5", {"train_image"}),
         ("preprocess.image_size=64", {"preprocess"}),
-        ("preprocess.source=coco-stuff", {"ingest", "preprocess", "train_upscaler"}),
-        ("preprocess.vg.normalise_names=true", {"preprocess", "train_upscaler"}),
+        ("preprocess.source=coco-stuff", {"ingest", "preprocess", "train_upscaler", "evaluate"}),
+        ("preprocess.vg.normalise_names=true", {"preprocess", "train_upscaler", "evaluate"}),
         ("train_upscaler.lr=0.5", {"train_upscaler"}),
         ("tracking.uri=http://mlflow:5000", {"train_layout", "train_image", "train_upscaler",
                                              "evaluate", "register", "promote"}),

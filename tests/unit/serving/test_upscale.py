@@ -207,3 +207,85 @@ def test_served_model_without_upscaler_refuses_upscale(toy_model: Path, tmp_path
     assert status == 400 and "upscale[0]: 4: this model has no upscaler" in answer, answer
     status, rows = post(plain, records({"scene_graph": GRAPH}))
     assert status == 200 and rows[0]["image_size"] == 64 and rows[0]["upscale"] == 1
+
+
+# --------------------------------------------------------------------------------------------
+# the dialog: a served turn, `scene2img dialog --upscale`, the web page's turn
+
+
+def test_served_dialog_turn_with_and_without_upscale(served) -> None:
+    status, big = post(served, records({"instruction": "a road with a bus", "upscale": 4}))
+    assert status == 200, big
+    status, small = post(served, records({"instruction": "a road with a bus"}))
+    assert status == 200, small
+    assert (big[0]["image_size"], big[0]["upscale"], _size(big[0])) == (256, 4, (256, 256))
+    assert (small[0]["image_size"], small[0]["upscale"], _size(small[0])) == (64, 1, (64, 64))
+    # the session keeps the picture as generated: the same state, whatever size was returned
+    assert big[0]["dialog_state"] == small[0]["dialog_state"]
+    status, rows = post(served, records({"instruction": "add a red car left of the bus",
+                                         "dialog_state": big[0]["dialog_state"],
+                                         "upscale": 4}))
+    assert status == 200 and rows[0]["image_size"] == 256 and _size(rows[0]) == (256, 256), rows
+
+
+@pytest.mark.parametrize(
+    ("upscale", "message"),
+    [(2, "upscale[1]: 2: this model's upscaler was trained for x4; give 4 or leave it out"),
+     ("x", "upscale[1]: 'x' is not an upscaling factor; give 4")],
+)
+def test_served_dialog_bad_upscale_is_refused(served, upscale, message) -> None:
+    status, answer = post(served, records({"instruction": "a road", "upscale": 4},
+                                          {"instruction": "a road", "upscale": upscale}))
+    assert status == 400 and message in answer, answer
+
+
+def test_served_dialog_without_upscaler_refuses_upscale(toy_model: Path, tmp_path: Path) -> None:
+    plain = mlflow.pyfunc.load_model(str(save_pyfunc(toy_model, tmp_path / "model")))
+    status, answer = post(plain, records({"instruction": "a road with a bus", "upscale": 4}))
+    assert status == 400 and "upscale[0]: 4: this model has no upscaler" in answer, answer
+    status, rows = post(plain, records({"instruction": "a road with a bus", "upscale": 1}))
+    assert status == 200 and (rows[0]["image_size"], rows[0]["upscale"]) == (64, 1), rows
+
+
+def test_cli_dialog_with_upscale(upscaling_model: Path, toy_model: Path, tmp_path: Path,
+                                 capsys) -> None:
+    from scene2img.serving.dialog.folder import replay
+
+    script = tmp_path / "turns.txt"
+    script.write_text("a road with a bus\nadd a red car left of the bus\n")
+    session = tmp_path / "session"
+    code = main(["dialog", "--model", str(upscaling_model), "--script", str(script),
+                 "--session", str(session), "--upscale", "4"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.count("(upscaled x4)") == 2, out
+    assert [Image.open(session / f"00{k}.png").size for k in (1, 2)] == [(256, 256)] * 2
+    model = SceneToImage.from_dir(upscaling_model)
+    for k, image in enumerate(replay(model, session, upscale=4), start=1):
+        assert np.array_equal(image, np.asarray(Image.open(session / f"{k:03d}.png")))
+
+    for args, message, at in ((["--upscale", "2"], "--upscale: 2: this model's upscaler was "
+                               "trained for x4", upscaling_model),
+                              (["--upscale", "4"], "--upscale: 4: this model has no upscaler",
+                               toy_model)):
+        refused = tmp_path / "refused"
+        code = main(["dialog", "--model", str(at), "--script", str(script), "--session",
+                     str(refused), *args])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+        assert not refused.exists()
+
+
+def test_web_dialog_turn_with_upscale(model: SceneToImage, toy_model: Path) -> None:
+    from scene2img.serving.dialog.web import answer_turn
+
+    status, answer = answer_turn(model, json.dumps({"instruction": "a road", "upscale": 4}
+                                                   ).encode())
+    assert status == 200 and (answer["image_size"], answer["upscale"]) == (256, 4), answer
+    assert Image.open(io.BytesIO(base64.b64decode(answer["image"]))).size == (256, 256)
+    status, answer = answer_turn(model, b'{"instruction": "a road", "upscale": 2}')
+    assert status == 400 and "request: upscale: 2: this model's upscaler was trained for x4" \
+        in answer["message"], answer
+    status, answer = answer_turn(SceneToImage.from_dir(toy_model),
+                                 b'{"instruction": "a road", "upscale": 4}')
+    assert status == 400 and "request: upscale: 4: this model has no upscaler" \
+        in answer["message"], answer

@@ -97,3 +97,38 @@ def test_protocol_records_masks_latents_and_weights(toy_coco: Path, toy_coco_mod
     assert protocol["generator_weights"] == (
         "weights ema (decay 0.99); batch_norm recomputed over 2 training batches")
     assert "fid_random-inception_test" in result.metrics
+
+
+def test_fid_of_upscaled_images_under_its_own_protocol(toy_vg: Path, toy_model: Path,
+                                                       tmp_path: Path):
+    """With an upscaler, each mode is measured again at the upscaled size against the raw
+    images at that size: its own protocol and metric names (`fid_128_rdn_x2_...`)."""
+    from scene2img.errors import ConfigError
+    from scene2img.models.upscaler import RDN
+    from scene2img.training.export import export_upscaler, load_layout_model
+
+    params = load_params(experiment="toyworld", overrides=[
+        "evaluate.backbone=random-inception", "evaluate.max_images=2",
+        "evaluate.samples_per_layout=1", "evaluate.batch_size=2", "evaluate.report_samples=1",
+        "evaluate.kid_subsets=2", "evaluate.kid_subset_size=2", "evaluate.is_splits=1",
+        "evaluate.scenefid_crop_size=32"])
+    upscaler = tmp_path / "upscaler_model.pt"
+    torch.manual_seed(0)
+    export_upscaler(upscaler, RDN(2, blocks=1, layers=1, growth=4, features=4, bicubic_skip=True),
+                    load_layout_model(toy_model / "layout_model.pt")[1])
+    result = evaluate(str(toy_vg), toy_model / "image_model.pt", toy_model / "layout_model.pt",
+                      tmp_path / "eval", params, log_to_mlflow=False, upscaler_model=upscaler,
+                      raw_dir=toy_vg.parent / "raw")
+    report = json.loads(result.metrics_path.read_text())
+    for mode, suffix in (("gt-layout", ""), ("pred-layout", "_predlayout")):
+        assert f"fid_random-inception_test{suffix}" in result.metrics
+        assert f"fid_128_rdn_x2_random-inception_test{suffix}" in result.metrics
+        up, plain = report["protocols"][f"{mode}_128_rdn_x2"], report["protocols"][mode]
+        assert (plain["image_size"], plain["upscaler"]) == (64, "none")
+        assert up["image_size"] == 128 and up["upscaler"].startswith("rdn_x2:")
+        assert up["num_real"] == up["num_generated"] == 2
+    # only the metrics named with the upscaler come from the upscaled pass
+    assert not any("layout_" in k and "rdn" in k for k in result.metrics)
+    with pytest.raises(ConfigError, match="--upscaler-model and --raw go together"):
+        evaluate(str(toy_vg), toy_model / "image_model.pt", None, tmp_path / "e2", params,
+                 log_to_mlflow=False, upscaler_model=upscaler)

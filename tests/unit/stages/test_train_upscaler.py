@@ -126,3 +126,52 @@ def test_bf16_mixed_precision_trains_and_exports_fp32(toy_vg, tmp_path):
     state = torch.load(result.model_path, weights_only=True)["state_dict"]
     assert all(v.dtype == torch.float32 for v in state.values())
     assert all(v == v for k, v in result.metrics.items() if k.startswith("test/"))  # not NaN
+
+
+def test_scores_on_generated_images_and_finetuning_on_them(toy_vg, toy_model, tmp_path):
+    """With the generator, the upscaler is scored on its images of the test layouts; with
+    `finetune_generated`, fine-tuned on those of the training layouts (scores before kept).
+    LPIPS weights configured (AlexNet features, seeded random values): LPIPS scores too."""
+    from torchvision.models import alexnet
+
+    image_model = toy_model / "image_model.pt"
+    lpips = tmp_path / "alexnet-owt-7be5be79.pth"
+    torch.manual_seed(0)
+    torch.save({k: v for k, v in alexnet(weights=None).state_dict().items()
+                if k.startswith("features.")}, lpips)
+    params = tiny_params(tmp_path, "train_upscaler.max_steps=2", f"evaluate.lpips_weights={lpips}",
+                         "train_upscaler.val_every_n_steps=1000",
+                         "train_upscaler.finetune_generated=true",
+                         "train_upscaler.finetune_steps=3")
+    with pytest.raises(ConfigError, match="finetune_generated needs the generator: give "
+                                          "--image-model"):
+        train_upscaler(toy_vg, _raw(toy_vg), tmp_path / "m", params, progress=False)
+    result = train_upscaler(toy_vg, _raw(toy_vg), tmp_path / "m", params, progress=False,
+                            image_model=image_model,
+                            trainer_overrides={"num_sanity_val_steps": 0, "limit_val_batches": 1})
+    m = result.metrics
+    for key in ("test/generated/x2/psnr/rdn", "test/generated/x2/psnr/bicubic",
+                "prefinetune/test/generated/x2/psnr/rdn", "prefinetune/test/x2/psnr/rdn",
+                "finetune/l1_first", "finetune/l1_last", "test/x2/lpips-alex/rdn",
+                "test/generated/x2/lpips-alex/bicubic"):
+        assert key in m and m[key] == m[key], key  # present, not NaN
+    # fine-tuning changed the network: its scores moved
+    assert m["test/generated/x2/psnr/rdn"] != m["prefinetune/test/generated/x2/psnr/rdn"]
+    extra = torch.load(result.model_path, weights_only=True)["extra"]
+    assert extra["metrics"]["test/generated/x2/psnr/rdn"] == m["test/generated/x2/psnr/rdn"]
+
+
+def test_paired_crops_stay_aligned():
+    from scene2img.data.superres import PairedCrops, nearest_upscale
+
+    lr = torch.randint(0, 256, (3, 3, 12, 12), dtype=torch.uint8)
+    hr = nearest_upscale(lr.float(), 2).to(torch.uint8)  # [3, 3, 24, 24]: exactly aligned
+    pairs = PairedCrops(lr, hr, 2, 5, seed=1)
+    for step in range(4):
+        b = pairs.batch(step, 3)
+        assert b["lr"].shape == (3, 3, 5, 5) and b["hr"].shape == (3, 3, 10, 10)
+        assert torch.equal(nearest_upscale(b["lr"], 2), b["hr"])  # flips, rotations included
+    assert torch.equal(pairs.batch(2, 3)["lr"], pairs.batch(2, 3)["lr"])  # (seed, step) only
+    (centre,) = pairs.centre(16, 8)
+    assert torch.equal(nearest_upscale(centre["lr"], 2), centre["hr"])
+    assert centre["hr"].shape == (3, 3, 16, 16)

@@ -2,7 +2,8 @@
 
     DIR/session.json      the session state (`scene2img.serving.dialog.session`), with checksum
     DIR/turns.txt         the instructions, one a line: the script that replays the session
-    DIR/NNN.png           the picture after turn NNN (1-based; a failed turn shows the same one)
+    DIR/NNN.png           the picture after turn NNN (1-based; a failed turn shows the same one),
+                          taken up by the model's upscaler when the session runs with `upscale`
     DIR/NNN_layout.png    its layout drawing
 
 After each turn the files are written together (each through a temporary file), so an
@@ -46,8 +47,9 @@ def open_session(model: SceneToImage, folder: str | Path, seed: int = 0) -> Dial
     return Dialog(model, check_dialog_state(model, state, where=str(path)))
 
 
-def save_turn(dialog: Dialog, turn: Turn, folder: str | Path) -> list[Path]:
-    """Write the session state, the script and this turn's picture; returns the pictures."""
+def save_turn(dialog: Dialog, turn: Turn, folder: str | Path, upscale: int = 1) -> list[Path]:
+    """Write the session state, the script and this turn's picture (taken up by `upscale`,
+    checked by `SceneToImage.check_upscale`); returns the pictures."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     number = len(dialog.state["turns"])
@@ -59,7 +61,8 @@ def save_turn(dialog: Dialog, turn: Turn, folder: str | Path) -> list[Path]:
     pictures = []
     if turn.generation is not None:
         image, layout = frame_files(folder, number)
-        files["image"] = (image, png_bytes(Image.fromarray(turn.generation.image)))
+        picture = dialog.model.upscaled(turn.generation, upscale).image  # [fS, fS, 3]
+        files["image"] = (image, png_bytes(Image.fromarray(picture)))
         drawing = layout_drawing(turn.generation, dialog.model.vocab)
         files["layout"] = (layout, png_bytes(drawing))
         pictures = [image, layout]
@@ -67,24 +70,26 @@ def save_turn(dialog: Dialog, turn: Turn, folder: str | Path) -> list[Path]:
     return pictures
 
 
-def run_turns(dialog: Dialog, instructions: Iterable[str], folder: str | Path | None = None
-              ) -> Iterable[tuple[int, Turn]]:
+def run_turns(dialog: Dialog, instructions: Iterable[str], folder: str | Path | None = None,
+              upscale: int = 1) -> Iterable[tuple[int, Turn]]:
     """Carry out `instructions` (blank lines and `#` comments skipped), saving each turn in
-    `folder` when given; yields (turn number, turn)."""
+    `folder` when given (its picture taken up by `upscale`); yields (turn number, turn)."""
     for line in instructions:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         turn = dialog.turn(line)
         if folder is not None:
-            save_turn(dialog, turn, folder)
+            save_turn(dialog, turn, folder, upscale)
         yield len(dialog.state["turns"]), turn
 
 
-def replay(model: SceneToImage, folder: str | Path) -> list[np.ndarray | None]:
+def replay(model: SceneToImage, folder: str | Path, upscale: int = 1
+           ) -> list[np.ndarray | None]:
     """The pictures of the session in `folder`, made again from its turns and seed (no latent
-    is read from the folder): equal to the saved pictures when the session is reproducible."""
+    is read from the folder) and taken up by `upscale`: equal to the saved pictures when the
+    session is reproducible (and was saved with the same `upscale`)."""
     kept = open_session(model, folder)
     fresh = Dialog(model, seed=kept.state["seed"])
-    return [None if t.generation is None else t.generation.image
+    return [None if t.generation is None else model.upscaled(t.generation, upscale).image
             for _, t in run_turns(fresh, [t["instruction"] for t in kept.state["turns"]])]

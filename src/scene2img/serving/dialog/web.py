@@ -2,8 +2,9 @@
 
     GET  /        the page (`page.html`): type a turn, see the picture and its layout, step back
                   through the history, undo / redo
-    POST /turn    {"instruction": "...", "state": STATE or null, "seed": 0}
-                  -> 200 {"message", "image", "layout" (PNG, base64), "state"}
+    POST /turn    {"instruction": "...", "state": STATE or null, "seed": 0, "upscale": null}
+                  -> 200 {"message", "image", "layout" (PNG, base64), "state", "image_size",
+                          "upscale"}
                   -> 400 {"message"} when the turn fails or the request is bad (state unchanged)
 
 Stateless like the served pyfunc: the page keeps the session state and sends it with each turn,
@@ -44,17 +45,19 @@ def answer_turn(model: SceneToImage, body: bytes) -> tuple[int, dict]:
         state = request.get("state")
         if state is not None:
             state = check_dialog_state(model, state, "request: state")
+        factor = model.check_upscale(request.get("upscale"), "request: upscale")
         dialog = Dialog(model, state, check_seed(request.get("seed"), "request: seed") or 0)
         turn = dialog.turn(request["instruction"])
+        picture = model.upscaled(turn.generation, factor) if turn.ok else None
     except Scene2ImgError as exc:
         return HTTPStatus.BAD_REQUEST, {"message": str(exc)}
     if not turn.ok:
         return HTTPStatus.BAD_REQUEST, {"message": turn.message}
-    g = turn.generation
     return HTTPStatus.OK, {
         "message": turn.message, "state": seal(dialog.state),
-        "image": base64.b64encode(png_bytes(Image.fromarray(g.image))).decode(),
-        "layout": base64.b64encode(png_bytes(layout_drawing(g, model.vocab))).decode()}
+        "image": base64.b64encode(png_bytes(Image.fromarray(picture.image))).decode(),
+        "layout": base64.b64encode(png_bytes(layout_drawing(picture, model.vocab))).decode(),
+        "image_size": int(picture.image.shape[0]), "upscale": picture.upscale}
 
 
 def make_server(model: SceneToImage, host: str = "127.0.0.1", port: int = 8765
