@@ -1,4 +1,4 @@
-"""Redraw docs/images/upscale_strip.png: generated | bicubic | ours (RDN), one row per scene, at
+"""Redraw docs/images/upscale_strip.jpg: generated | bicubic | ours (RDN), one row per scene, at
 the upscaled size (the generated image shown with its pixels replicated).
 
 From a model with an upscaler (a folder or a registered `models:/` URI), scene graphs given as
@@ -92,7 +92,7 @@ def main() -> None:
     ap.add_argument("--experiment", "-e", default=None, help="params experiment (e.g. toyworld)")
     ap.add_argument("--rows", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=HERE / "upscale_strip.png")
+    ap.add_argument("--out", type=Path, default=HERE / "upscale_strip.jpg")
     args = ap.parse_args()
     files = (args.image_model, args.upscaler_model, args.data, args.raw)
     given = [x is not None for x in files]
@@ -110,7 +110,7 @@ def main() -> None:
             # the generated image: pixels replicated up to the panel, not smoothed
             panel = Image.fromarray(image).resize((side, side), Image.Resampling.NEAREST)
             strip.paste(panel, (c * side, LABEL + r * side))
-    strip.save(args.out)
+    strip.save(args.out, quality=85)  # JPEG: noisy toy pictures are 5x larger as PNG
     print(f"wrote {args.out} ({strip.width} x {strip.height})")
 
 
