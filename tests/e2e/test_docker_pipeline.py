@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,9 +118,10 @@ def test_dag_in_containers_registers_the_lineage_of_a_subprocess_run(image_id, t
     assert "in the image localhost/scene2img:" in there and image_id in there
     assert "registered: scene2img version 1" in here
     assert "registered: scene2img version 2" in there
-    version = {line.split(": ")[1] for line in here.splitlines() + there.splitlines()
-               if line.startswith("  ingest: ")}
-    assert len(version) == 1, version  # the same data version: <commit>:data/raw/vg@<dvc md5>
+    # ingest's headline: "<its output folder> (data version <commit>:data/raw/vg@<dvc md5>)"
+    version = {re.search(r"\(data version (\S+)\)", line).group(1)
+               for line in here.splitlines() + there.splitlines() if line.startswith("  ingest: ")}
+    assert len(version) == 1, version  # the same data version in both runs
     assert "data/raw/vg@" in version.pop()
 
     client = MlflowClient(uri)
@@ -127,7 +129,8 @@ def test_dag_in_containers_registers_the_lineage_of_a_subprocess_run(image_id, t
     container_tags = client.get_model_version("scene2img", "2").tags
     for name in SAME:
         assert local_tags[f"scene2img.{name}"] == container_tags[f"scene2img.{name}"], name
-    assert container_tags["scene2img.image_id"] == image_id
+    # the Docker API's form of the ID (podman's `image inspect` prints it without the prefix)
+    assert container_tags["scene2img.image_id"] == f"sha256:{image_id.removeprefix('sha256:')}"
     assert container_tags["scene2img.image"].startswith("localhost/scene2img:")
     assert local_tags["scene2img.image"] == "none (not run in a container)"
     assert container_tags["scene2img.kfp_run_id"] != local_tags["scene2img.kfp_run_id"]
