@@ -9,11 +9,12 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # torch and torchvision are pinned and (on the dev machines) come from local disk;
-# constraints.txt pins the whole tree so pip does not backtrack.
+# constraints.txt pins the whole tree so pip does not backtrack. --no-compile: Python compiles
+# what it imports on first use, rather than pip byte-compiling every file of a 6.5 GB tree.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 # The main job on the embedded default: the whole retraining DAG with the KFP local runner on
